@@ -1,0 +1,6 @@
+//! tutor-runtime: an AI tutor engine that runs a quantized small language model locally.
+//!
+//! The data path, top to bottom: [`load`] (shards → GGUF) → [`tokenize`] → [`forward`]
+//! (the model, CPU backend) → [`sample`] → [`stream`] (pull-based generation).
+
+pub mod load;
