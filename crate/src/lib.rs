@@ -4,3 +4,6 @@
 //! (the model, CPU backend) → [`sample`] → [`stream`] (pull-based generation).
 
 pub mod load;
+pub mod tokenize;
+pub mod forward;
+pub mod sample;

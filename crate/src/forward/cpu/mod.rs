@@ -1,0 +1,11 @@
+//! CPU ops of the forward pass, one op per file. Activations are row-major `f32` slices of
+//! `n_rows * row_len`; only the weight matmuls go through candle's quantized kernels.
+
+pub mod attention;
+pub mod embed;
+pub mod gelu;
+pub mod matmul;
+pub mod rmsnorm;
+pub mod rope;
+pub mod silu;
+pub mod softmax;

@@ -1,0 +1,217 @@
+//! Model weights, loaded tensor by tensor from GGUF bytes into candle quantized storage
+//! (quant blocks kept in their GGUF layout).
+
+use std::sync::Arc;
+
+use candle_core::quantized::k_quants::{
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_1, BlockQ6K, BlockQ8_0, GgmlType,
+};
+use candle_core::quantized::{QMatMul, QStorage, QTensor, QuantizedType};
+use half::{bf16, f16};
+
+use super::config::Config;
+use super::ForwardError;
+use crate::load::gguf::{DType, Gguf, GgufError, TensorInfo};
+use crate::load::shards::ShardSource;
+
+/// A weight matrix of shape (rows = out features, cols = in features).
+pub struct Matrix {
+    pub qmm: QMatMul,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+pub struct Layer {
+    pub attn_norm: Vec<f32>,              // (dim)
+    pub wq: Matrix,                       // (n_heads*head_dim, dim)
+    pub wk: Matrix,                       // (n_kv_heads*head_dim, dim)
+    pub wv: Matrix,                       // (n_kv_heads*head_dim, dim)
+    pub bq: Option<Vec<f32>>,             // (n_heads*head_dim)      Qwen2
+    pub bk: Option<Vec<f32>>,             // (n_kv_heads*head_dim)   Qwen2
+    pub bv: Option<Vec<f32>>,             // (n_kv_heads*head_dim)   Qwen2
+    pub q_norm: Option<Vec<f32>>,         // (head_dim)              Gemma 3
+    pub k_norm: Option<Vec<f32>>,         // (head_dim)              Gemma 3
+    pub wo: Matrix,                       // (dim, n_heads*head_dim)
+    pub post_attn_norm: Option<Vec<f32>>, // (dim)                   Gemma 3
+    pub ffn_norm: Vec<f32>,               // (dim)
+    pub w_gate: Matrix,                   // (hidden_dim, dim)
+    pub w_up: Matrix,                     // (hidden_dim, dim)
+    pub w_down: Matrix,                   // (dim, hidden_dim)
+    pub post_ffn_norm: Option<Vec<f32>>,  // (dim)                   Gemma 3
+}
+
+pub struct Weights {
+    pub token_embd: Arc<QTensor>,    // (vocab, dim)
+    pub layers: Vec<Layer>,          // n_layers
+    pub output_norm: Vec<f32>,       // (dim)
+    pub output: Matrix,              // (vocab, dim); tied to token_embd when output.weight is absent
+    pub rope_freqs: Option<Vec<f32>>, // (head_dim/2) Llama 3 frequency factors
+}
+
+/// Read a tensor straight into a Vec of candle blocks (one copy of the bytes, no staging buffer).
+fn read_blocks<T: GgmlType + Send + Sync + 'static>(
+    g: &Gguf,
+    src: &mut dyn ShardSource,
+    info: &TensorInfo,
+) -> Result<Box<dyn QuantizedType>, ForwardError> {
+    let (blk, bytes_per_block) = info.dtype.block();
+    let size = std::mem::size_of::<T>();
+    if size as u64 != bytes_per_block || T::BLCK_SIZE as u64 != blk {
+        return Err(ForwardError::UnsupportedDType { name: info.name.clone(), dtype: info.dtype.name() });
+    }
+    let n_blocks = (info.size / bytes_per_block) as usize;
+    let mut blocks: Vec<T> = vec![T::zeros(); n_blocks];
+    // SAFETY: candle's block types (and f32/f16/bf16) are `repr(C)` aggregates of integers and
+    // f16 values with no padding (their sizes equal the GGUF block sizes, checked above), so any
+    // byte pattern is a valid value and the byte view covers exactly the allocation.
+    let view = unsafe { std::slice::from_raw_parts_mut(blocks.as_mut_ptr() as *mut u8, n_blocks * size) };
+    src.read_at(g.data_offset + info.offset, view)?;
+    Ok(Box::new(blocks))
+}
+
+/// Q5_0 → Q8_0, exactly: a Q5_0 block is 32 integers in [-16, 15] times one f16 scale, which
+/// Q8_0 represents without loss. It lets the Q8_0 SIMD dot products serve Q5_0 weights.
+fn q5_0_as_q8_0(g: &Gguf, src: &mut dyn ShardSource, info: &TensorInfo) -> Result<Box<dyn QuantizedType>, ForwardError> {
+    let raw = g.tensor_bytes(src, info)?;
+    let n_blocks = raw.len() / 22;
+    let mut blocks: Vec<BlockQ8_0> = vec![BlockQ8_0::zeros(); n_blocks];
+    // SAFETY: BlockQ8_0 is `repr(C)` { f16, [i8; 32] }, 34 bytes with no padding; any bytes are valid.
+    let view = unsafe { std::slice::from_raw_parts_mut(blocks.as_mut_ptr() as *mut u8, n_blocks * 34) };
+    for (src_b, dst_b) in raw.chunks_exact(22).zip(view.chunks_exact_mut(34)) {
+        dst_b[..2].copy_from_slice(&src_b[..2]);
+        let qh = u32::from_le_bytes([src_b[2], src_b[3], src_b[4], src_b[5]]);
+        let qs = &src_b[6..22];
+        for j in 0..16 {
+            let hi0 = (((qh >> j) << 4) & 0x10) as u8;
+            let hi1 = ((qh >> (j + 12)) & 0x10) as u8;
+            let x0 = ((qs[j] & 0x0f) | hi0) as i8 - 16;
+            let x1 = ((qs[j] >> 4) | hi1) as i8 - 16;
+            dst_b[2 + j] = x0 as u8;
+            dst_b[2 + j + 16] = x1 as u8;
+        }
+    }
+    Ok(Box::new(blocks))
+}
+
+fn load_qtensor(g: &Gguf, src: &mut dyn ShardSource, info: &TensorInfo) -> Result<QTensor, ForwardError> {
+    let storage: Box<dyn QuantizedType> = match info.dtype {
+        DType::F32 => read_blocks::<f32>(g, src, info)?,
+        DType::F16 => read_blocks::<f16>(g, src, info)?,
+        DType::BF16 => read_blocks::<bf16>(g, src, info)?,
+        DType::Q4_0 => read_blocks::<BlockQ4_0>(g, src, info)?,
+        DType::Q4_1 => read_blocks::<BlockQ4_1>(g, src, info)?,
+        DType::Q5_0 => q5_0_as_q8_0(g, src, info)?,
+        DType::Q5_1 => read_blocks::<BlockQ5_1>(g, src, info)?,
+        DType::Q8_0 => read_blocks::<BlockQ8_0>(g, src, info)?,
+        DType::Q2K => read_blocks::<BlockQ2K>(g, src, info)?,
+        DType::Q3K => read_blocks::<BlockQ3K>(g, src, info)?,
+        DType::Q4K => read_blocks::<BlockQ4K>(g, src, info)?,
+        DType::Q5K => read_blocks::<BlockQ5K>(g, src, info)?,
+        DType::Q6K => read_blocks::<BlockQ6K>(g, src, info)?,
+        DType::Q8_1 | DType::Q8K => {
+            return Err(ForwardError::UnsupportedDType { name: info.name.clone(), dtype: info.dtype.name() })
+        }
+    };
+    // GGUF lists dims fastest-first; candle wants (rows, cols).
+    let shape: Vec<usize> = info.dims.iter().rev().copied().collect();
+    Ok(QTensor::new(QStorage::Cpu(storage), shape)?)
+}
+
+/// Loads named tensors from one GGUF, checking each shape against what the config implies.
+pub struct Loader<'a> {
+    pub g: &'a Gguf,
+    pub src: &'a mut dyn ShardSource,
+}
+
+impl Loader<'_> {
+    fn info(&self, name: &str, expected: &[usize]) -> Result<TensorInfo, ForwardError> {
+        let info = self.g.tensor(name)?.clone();
+        // Trailing 1-dims are equivalent (e.g. [640] vs [640, 1]).
+        let mut found = info.dims.clone();
+        while found.len() > expected.len() && found.last() == Some(&1) {
+            found.pop();
+        }
+        if found != expected {
+            return Err(GgufError::ShapeMismatch { name: name.to_string(), expected: expected.to_vec(), found: info.dims }.into());
+        }
+        Ok(info)
+    }
+
+    /// A matrix of (rows, cols): GGUF dims [cols, rows].
+    pub fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<Matrix, ForwardError> {
+        let info = self.info(name, &[cols, rows])?;
+        let qmm = QMatMul::from_qtensor(load_qtensor(self.g, self.src, &info)?)?;
+        Ok(Matrix { qmm, rows, cols })
+    }
+
+    pub fn qtensor(&mut self, name: &str, rows: usize, cols: usize) -> Result<QTensor, ForwardError> {
+        let info = self.info(name, &[cols, rows])?;
+        load_qtensor(self.g, self.src, &info)
+    }
+
+    pub fn vector(&mut self, name: &str, len: usize) -> Result<Vec<f32>, ForwardError> {
+        let info = self.info(name, &[len])?;
+        let t = load_qtensor(self.g, self.src, &info)?;
+        Ok(t.dequantize(&candle_core::Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?)
+    }
+
+    pub fn optional_vector(&mut self, name: &str, len: usize) -> Result<Option<Vec<f32>>, ForwardError> {
+        if self.g.has_tensor(name) {
+            self.vector(name, len).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+impl Weights {
+    pub fn load(cfg: &Config, g: &Gguf, src: &mut dyn ShardSource) -> Result<Self, ForwardError> {
+        let mut ld = Loader { g, src };
+        let (dim, q_dim, kv_dim, hidden) = (cfg.dim, cfg.q_dim(), cfg.kv_dim(), cfg.hidden_dim);
+        let mut layers = Vec::with_capacity(cfg.n_layers);
+        for l in 0..cfg.n_layers {
+            let n = |s: &str| format!("blk.{l}.{s}");
+            let (q_norm, k_norm, post_attn_norm, post_ffn_norm) = if cfg.qk_norm || cfg.post_norms {
+                (
+                    Some(ld.vector(&n("attn_q_norm.weight"), cfg.head_dim)?),
+                    Some(ld.vector(&n("attn_k_norm.weight"), cfg.head_dim)?),
+                    Some(ld.vector(&n("post_attention_norm.weight"), dim)?),
+                    Some(ld.vector(&n("post_ffw_norm.weight"), dim)?),
+                )
+            } else {
+                (None, None, None, None)
+            };
+            layers.push(Layer {
+                attn_norm: ld.vector(&n("attn_norm.weight"), dim)?,
+                wq: ld.matrix(&n("attn_q.weight"), q_dim, dim)?,
+                wk: ld.matrix(&n("attn_k.weight"), kv_dim, dim)?,
+                wv: ld.matrix(&n("attn_v.weight"), kv_dim, dim)?,
+                bq: ld.optional_vector(&n("attn_q.bias"), q_dim)?,
+                bk: ld.optional_vector(&n("attn_k.bias"), kv_dim)?,
+                bv: ld.optional_vector(&n("attn_v.bias"), kv_dim)?,
+                q_norm,
+                k_norm,
+                wo: ld.matrix(&n("attn_output.weight"), dim, q_dim)?,
+                post_attn_norm,
+                ffn_norm: ld.vector(&n("ffn_norm.weight"), dim)?,
+                w_gate: ld.matrix(&n("ffn_gate.weight"), hidden, dim)?,
+                w_up: ld.matrix(&n("ffn_up.weight"), hidden, dim)?,
+                w_down: ld.matrix(&n("ffn_down.weight"), dim, hidden)?,
+                post_ffn_norm,
+            });
+        }
+        let token_embd = Arc::new(ld.qtensor("token_embd.weight", cfg.vocab_size, dim)?);
+        let output = if g.has_tensor("output.weight") {
+            ld.matrix("output.weight", cfg.vocab_size, dim)?
+        } else {
+            Matrix { qmm: QMatMul::from_arc(token_embd.clone())?, rows: cfg.vocab_size, cols: dim }
+        };
+        Ok(Self {
+            token_embd,
+            layers,
+            output_norm: ld.vector("output_norm.weight", dim)?,
+            output,
+            rope_freqs: ld.optional_vector("rope_freqs.weight", cfg.head_dim / 2)?,
+        })
+    }
+}
