@@ -7,3 +7,5 @@ pub mod load;
 pub mod tokenize;
 pub mod forward;
 pub mod sample;
+pub mod stream;
+pub mod testmodel;

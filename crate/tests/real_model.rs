@@ -56,9 +56,13 @@ fn prefill_in_one_call_equals_token_by_token() {
         let row = &all[i * vocab..(i + 1) * vocab];
         let max_diff = one.iter().zip(row).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         // Candle's batched and single-row Q6_K kernels round differently in the last bit, which
-        // can flip one 8-bit activation quantum downstream: allow a small logit difference.
+        // now and then flips one 8-bit activation quantum downstream (a jump of ~1-4% of the
+        // logit range that then persists through the KV cache). A wrong position, mask or rope
+        // would be off by far more.
         let scale = one.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        assert!(max_diff < 0.1 + 0.02 * scale, "position {i}: max |Δlogit| = {max_diff} (max |logit| {scale})");
+        let mean_diff = one.iter().zip(row).map(|(a, b)| (a - b).abs()).sum::<f32>() / vocab as f32;
+        assert!(max_diff < 0.06 * scale, "position {i}: max |Δlogit| = {max_diff} (max |logit| {scale})");
+        assert!(mean_diff < 0.015 * scale, "position {i}: mean |Δlogit| = {mean_diff} (max |logit| {scale})");
         let mut sorted = one.clone();
         sorted.sort_by(|a, b| b.total_cmp(a));
         if sorted[0] - sorted[1] > 2.0 * max_diff {
