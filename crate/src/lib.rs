@@ -9,3 +9,5 @@ pub mod forward;
 pub mod sample;
 pub mod stream;
 pub mod testmodel;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;

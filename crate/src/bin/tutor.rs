@@ -1,11 +1,83 @@
 //! `tutor` — the native command line: inspect a GGUF, run a prompt, benchmark.
+//!
+//! ```text
+//! tutor inspect MODEL.gguf [MORE_SHARDS...]
+//! tutor run --model MODEL.gguf [--model SHARD2 ...] --prompt TEXT [--max-tokens N]
+//!           [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S]
+//!           [--stop STR]... [--threads N] [--ctx N] [--ids]
+//! tutor bench --model MODEL.gguf [--threads N] [--prompt-tokens 128] [--gen-tokens 64] [--reps 3]
+//! ```
 
+use std::io::Write;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use tutor_runtime::load::gguf::{Gguf, Value};
 use tutor_runtime::load::shards::FileShards;
+use tutor_runtime::sample::{argmax, SamplingParams};
+use tutor_runtime::stream::{Engine, GenerateParams};
 
-fn inspect(paths: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// `--flag value` pairs and bare `--switch`es.
+struct Args {
+    pairs: Vec<(String, String)>,
+    switches: Vec<String>,
+}
+
+impl Args {
+    fn parse(raw: &[String]) -> Res<Self> {
+        let mut pairs = Vec::new();
+        let mut switches = Vec::new();
+        let mut it = raw.iter();
+        while let Some(a) = it.next() {
+            let Some(name) = a.strip_prefix("--") else { return Err(format!("unexpected argument {a:?}").into()) };
+            if name == "ids" {
+                switches.push(name.to_string());
+                continue;
+            }
+            let v = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+            pairs.push((name.to_string(), v.clone()));
+        }
+        Ok(Self { pairs, switches })
+    }
+    fn all(&self, name: &str) -> Vec<String> {
+        self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+    }
+    fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> Res<T> {
+        match self.pairs.iter().rev().find(|(k, _)| k == name) {
+            None => Ok(default),
+            Some((_, v)) => v.parse().map_err(|_| format!("--{name}: cannot parse {v:?}").into()),
+        }
+    }
+    fn has(&self, name: &str) -> bool {
+        self.switches.iter().any(|s| s == name)
+    }
+}
+
+/// Thread count for candle's matmul pool; must be set before the first matmul.
+fn set_threads(args: &Args) -> Res<()> {
+    let n: usize = args.get("threads", 0)?;
+    if n > 0 {
+        std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+    Ok(())
+}
+
+fn load(args: &Args) -> Res<(Engine, f64)> {
+    let shards = args.all("model");
+    if shards.is_empty() {
+        return Err("--model PATH is required".into());
+    }
+    let t0 = Instant::now();
+    let mut src = FileShards::open(&shards)?;
+    let ctx: usize = args.get("ctx", 0)?;
+    let engine = Engine::load(&mut src, (ctx > 0).then_some(ctx))?;
+    Ok((engine, t0.elapsed().as_secs_f64()))
+}
+
+fn inspect(paths: &[String]) -> Res<()> {
     let mut src = FileShards::open(paths)?;
     let g = Gguf::read(&mut src)?;
     println!("GGUF.version = {}", g.version);
@@ -29,12 +101,122 @@ fn inspect(paths: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+fn run(args: &Args) -> Res<()> {
+    set_threads(args)?;
+    let prompt: String = args.get("prompt", String::new())?;
+    let (mut engine, load_s) = load(args)?;
+    let params = GenerateParams {
+        sampling: SamplingParams {
+            temperature: args.get("temperature", 0.0)?,
+            top_k: args.get("top-k", 40)?,
+            top_p: args.get("top-p", 0.95)?,
+            repetition_penalty: args.get("repeat-penalty", 1.0)?,
+            repetition_window: 64,
+            seed: args.get("seed", 0)?,
+        },
+        max_tokens: args.get("max-tokens", 64)?,
+        stop: args.all("stop"),
+    };
+    let t0 = Instant::now();
+    let mut gen = engine.generate(&prompt, params)?;
+    let mut first: Option<f64> = None;
+    let mut out = std::io::stdout();
+    let mut ids = Vec::new();
+    while let Some(chunk) = gen.next(&mut engine)? {
+        first.get_or_insert(t0.elapsed().as_secs_f64());
+        ids.extend(chunk.token);
+        write!(out, "{}", chunk.text)?;
+        out.flush()?;
+        if let Some(f) = chunk.finish {
+            eprintln!("\n[finish: {}]", f.as_str());
+        }
+    }
+    let total = t0.elapsed().as_secs_f64();
+    if args.has("ids") {
+        println!("\nprompt ids: {:?}\ngenerated ids: {:?}", &gen.tokens()[..gen.prompt_tokens()], ids);
+    }
+    let ttft = first.unwrap_or(total);
+    let n = gen.generated_tokens();
+    eprintln!(
+        "[load {load_s:.2}s | prompt {} tokens, first token after {:.3}s | {} tokens at {:.1} tok/s]",
+        gen.prompt_tokens(),
+        ttft,
+        n,
+        if total > ttft { (n.saturating_sub(1)) as f64 / (total - ttft) } else { 0.0 }
+    );
+    Ok(())
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in bytes.
+fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// llama-bench style: prompt processing of N tokens and generation of M tokens, repeated.
+fn bench(args: &Args) -> Res<()> {
+    set_threads(args)?;
+    let n_prompt: usize = args.get("prompt-tokens", 128)?;
+    let n_gen: usize = args.get("gen-tokens", 64)?;
+    let reps: usize = args.get("reps", 3)?.max(1);
+    let (mut engine, load_s) = load(args)?;
+    let vocab = engine.model.config.vocab_size as u32;
+    let prompt: Vec<u32> = (0..n_prompt as u32).map(|i| if i == 0 { 2 } else { 1000 + (i * 7919) % (vocab - 2000) }).collect();
+    let (mut pp, mut tg, mut ttft) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        engine.model.reset();
+        let t0 = Instant::now();
+        let logits = engine.model.forward(&prompt)?;
+        let dt = t0.elapsed().as_secs_f64();
+        pp.push(n_prompt as f64 / dt);
+        let mut tok = argmax(&logits);
+        let t1 = Instant::now();
+        engine.model.forward(&[tok])?;
+        ttft.push(dt + t1.elapsed().as_secs_f64());
+        engine.model.reset();
+        engine.model.forward(&[2])?;
+        let t2 = Instant::now();
+        for _ in 0..n_gen {
+            tok = argmax(&engine.model.forward(&[tok])?);
+        }
+        tg.push(n_gen as f64 / t2.elapsed().as_secs_f64());
+    }
+    let range = |v: &[f64]| (v.iter().cloned().fold(f64::MAX, f64::min), v.iter().cloned().fold(0.0, f64::max));
+    let threads: usize = args.get("threads", 0)?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "threads": threads,
+            "prompt_tokens": n_prompt,
+            "gen_tokens": n_gen,
+            "reps": reps,
+            "load_s": load_s,
+            "prompt_tok_s": median(pp.clone()),
+            "prompt_tok_s_range": range(&pp),
+            "gen_tok_s": median(tg.clone()),
+            "gen_tok_s_range": range(&tg),
+            "ttft_s": median(ttft.clone()),
+            "peak_rss_bytes": peak_rss(),
+        })
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let res = match args.first().map(String::as_str) {
-        Some("inspect") => inspect(&args[1..]),
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let res = match raw.first().map(String::as_str) {
+        Some("inspect") if raw.len() > 1 => inspect(&raw[1..]),
+        Some("run") => Args::parse(&raw[1..]).and_then(|a| run(&a)),
+        Some("bench") => Args::parse(&raw[1..]).and_then(|a| bench(&a)),
         _ => {
-            eprintln!("usage: tutor inspect SHARD...");
+            eprintln!("usage:\n  tutor inspect MODEL.gguf [SHARD...]\n  tutor run --model MODEL.gguf --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--threads N] [--ctx N] [--ids]\n  tutor bench --model MODEL.gguf [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N]");
             return ExitCode::from(2);
         }
     };

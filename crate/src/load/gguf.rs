@@ -346,8 +346,11 @@ impl<'a> Reader<'a> {
                 let elem_ty = self.u32()?;
                 let len = self.u64()?;
                 // Every element takes at least one byte, so a length beyond the bytes left is a lie.
-                if len > MAX_ARRAY_LEN || len > self.remaining() {
-                    return Err(GgufError::TooMany { what: "array element", count: len, limit: MAX_ARRAY_LEN.min(self.remaining()) });
+                if len > MAX_ARRAY_LEN {
+                    return Err(GgufError::TooMany { what: "array element", count: len, limit: MAX_ARRAY_LEN });
+                }
+                if len > self.remaining() {
+                    return Err(GgufError::Truncated { offset: self.pos, needed: len, total: self.total });
                 }
                 let mut items = Vec::with_capacity(len as usize);
                 for _ in 0..len {

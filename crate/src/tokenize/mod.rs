@@ -181,6 +181,7 @@ fn opt_bool(g: &Gguf, key: &str, default: bool) -> Result<bool, TokenizeError> {
 }
 
 /// A tokenizer for one GGUF's vocab.
+#[derive(Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     kind: VocabKind,
@@ -240,13 +241,13 @@ impl Tokenizer {
             }
         };
 
-        let mut stop_ids: Vec<u32> = [eos, eot, eom].into_iter().flatten().collect();
-        for (i, t) in vocab.tokens.iter().enumerate() {
-            if END_OF_TURN_TEXTS.contains(&t.as_str()) && !stop_ids.contains(&(i as u32)) {
-                stop_ids.push(i as u32);
+        let mut stop_ids: Vec<u32> = Vec::new();
+        let named = vocab.tokens.iter().enumerate().filter(|(_, t)| END_OF_TURN_TEXTS.contains(&t.as_str()));
+        for id in [eos, eot, eom].into_iter().flatten().chain(named.map(|(i, _)| i as u32)) {
+            if !stop_ids.contains(&id) {
+                stop_ids.push(id);
             }
         }
-        stop_ids.dedup();
 
         let mut pieces = String::with_capacity(vocab.tokens.iter().map(String::len).sum());
         let mut ends = Vec::with_capacity(n);
@@ -254,18 +255,7 @@ impl Tokenizer {
             pieces.push_str(t);
             ends.push(u32::try_from(pieces.len()).map_err(|_| backend("vocab pieces exceed 4 GiB"))?);
         }
-        Ok(Self {
-            inner,
-            kind,
-            pieces,
-            ends,
-            bos,
-            eos,
-            pad,
-            stop_ids,
-            add_bos,
-            strip_leading_space,
-        })
+        Ok(Self { inner, kind, pieces, ends, bos, eos, pad, stop_ids, add_bos, strip_leading_space })
     }
 
     /// Encode text; special/control tokens written in the text (e.g. "<start_of_turn>") are

@@ -6,8 +6,6 @@
 //! That is a BPE whose merges are all splits `t = a + b` of vocab tokens, ranked by the score of
 //! `t`: the BPE engine also applies the lowest-ranked applicable pair first, leftmost on ties.
 
-use std::collections::HashMap;
-
 use tokenizers::decoders::byte_fallback::ByteFallback;
 use tokenizers::decoders::fuse::Fuse;
 use tokenizers::decoders::sequence::Sequence as DecoderSequence;
@@ -38,31 +36,37 @@ pub(crate) fn parse_byte_piece(piece: &str) -> Option<u8> {
 ///
 /// A symbol is either one character (any token, looked up as llama.cpp's `text_to_token` does)
 /// or the product of an earlier merge, hence a normal / user-defined token.
-pub(crate) fn derive_merges(tokens: &[String], types: &[i32], scores: &[f32]) -> Vec<(u32, u32, u32)> {
-    // Last occurrence wins on duplicate pieces, like llama.cpp's `token_to_id`.
-    let index: HashMap<&str, u32> = tokens.iter().enumerate().map(|(i, t)| (t.as_str(), i as u32)).collect();
+pub(crate) fn derive_merges(
+    index: &BpeVocab,
+    tokens: &[String],
+    types: &[i32],
+    scores: &[f32],
+) -> Vec<(u32, u32, u32)> {
     let mergeable = |id: u32| matches!(types.get(id as usize), Some(&NORMAL) | Some(&USER_DEFINED));
     let symbol = |s: &str| -> Option<u32> {
         let id = *index.get(s)?;
         let single_char = s.chars().nth(1).is_none();
         (single_char || mergeable(id)).then_some(id)
     };
+    // (t, a, b, split position)
     let mut merges = Vec::new();
     for (t, piece) in tokens.iter().enumerate() {
         let t = t as u32;
+        // Skip earlier duplicates of a piece: the last occurrence owns it, like llama.cpp's `token_to_id`.
         if !mergeable(t) || index.get(piece.as_str()) != Some(&t) {
             continue;
         }
         for (k, _) in piece.char_indices().skip(1) {
             let (a, b) = piece.split_at(k);
             if let (Some(a), Some(b)) = (symbol(a), symbol(b)) {
-                merges.push((t, a, b));
+                merges.push((t, a, b, k as u32));
             }
         }
     }
-    // Stable sort: splits of one token keep their left-to-right order.
-    merges.sort_by(|x, y| scores[y.0 as usize].total_cmp(&scores[x.0 as usize]).then(x.0.cmp(&y.0)));
-    merges
+    merges.sort_unstable_by(|x, y| {
+        scores[y.0 as usize].total_cmp(&scores[x.0 as usize]).then(x.0.cmp(&y.0)).then(x.3.cmp(&y.3))
+    });
+    merges.into_iter().map(|(t, a, b, _)| (t, a, b)).collect()
 }
 
 /// Build the `tokenizers` pipeline for an SPM vocab.
@@ -77,11 +81,12 @@ pub(crate) fn build(
     add_space_prefix: bool,
 ) -> Result<tokenizers::Tokenizer, TokenizeError> {
     let tokens = &vocab.tokens;
-    let merges: Vec<(String, String)> = derive_merges(tokens, &vocab.types, scores)
+    // Last occurrence wins on duplicate pieces, like llama.cpp's `token_to_id`.
+    let map: BpeVocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let merges: Vec<(String, String)> = derive_merges(&map, tokens, &vocab.types, scores)
         .into_iter()
         .map(|(_, a, b)| (tokens[a as usize].clone(), tokens[b as usize].clone()))
         .collect();
-    let map: BpeVocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
     let mut builder = BPE::builder().vocab_and_merges(map, merges).byte_fallback(true);
     if let Some(u) = unk {
         builder = builder.unk_token(tokens[u as usize].clone());
@@ -97,11 +102,8 @@ pub(crate) fn build(
     }
     tk.with_normalizer(Some(NormalizerSequence::new(norm))).map_err(backend)?;
 
-    let mut dec: Vec<DecoderWrapper> = vec![
-        Replace::new(SPACE_STR, " ").map_err(backend)?.into(),
-        ByteFallback::new().into(),
-        Fuse::new().into(),
-    ];
+    let mut dec: Vec<DecoderWrapper> =
+        vec![Replace::new(SPACE_STR, " ").map_err(backend)?.into(), ByteFallback::new().into(), Fuse::new().into()];
     if add_space_prefix {
         dec.push(Strip::new(' ', 1, 0).into());
     }

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 
-use super::tests_ref::RefSpm;
+use super::tests_ref::{shell_unquote, RefSpm};
 use super::tiny::{TINY_GPT2_MERGES, TINY_SPM_PIECES};
 use super::*;
 use crate::load::gguf::{Gguf, Value};
@@ -55,45 +55,6 @@ fn gguf_from(meta: Vec<(String, Value)>) -> Gguf {
         w.meta(&k, v);
     }
     Gguf::read(&mut MemShards::new(vec![w.to_bytes()])).expect("parse in-memory GGUF")
-}
-
-/// Undo POSIX shell quoting: backslash escapes, '...', "..." and ANSI-C $'...'.
-fn shell_unquote(s: &str) -> String {
-    let mut out = String::new();
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
-        match c {
-            '\\' => out.extend(it.next()),
-            '\'' => out.extend(it.by_ref().take_while(|&c| c != '\'')),
-            '"' => {
-                while let Some(c) = it.next() {
-                    match c {
-                        '"' => break,
-                        '\\' => out.extend(it.next()),
-                        c => out.push(c),
-                    }
-                }
-            }
-            '$' if it.peek() == Some(&'\'') => {
-                it.next();
-                while let Some(c) = it.next() {
-                    match c {
-                        '\'' => break,
-                        '\\' => match it.next() {
-                            Some('n') => out.push('\n'),
-                            Some('t') => out.push('\t'),
-                            Some('r') => out.push('\r'),
-                            Some(c) => out.push(c),
-                            None => {}
-                        },
-                        c => out.push(c),
-                    }
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// (text, llama.cpp ids with BOS) from shared/reference/tokenize.txt.
@@ -154,11 +115,27 @@ fn real_vocab_properties() {
 #[test]
 fn real_matches_reference_port_on_tricky_text() {
     let cases = [
-        "aaaa aaaaa aaaaaaa", "ababababab", "————————", "!!!!!!!!!!", "........", "0000000000 1111",
-        "hahahahaha lololol", "ееееее", "ああああああ", "    indented\n\tcode();\n", "x=1;y=22;z=333",
-        "https://example.com/a?b=c&d=e#f", "The quick brown fox jumps over the lazy dog.",
-        "Ça va? Très bien. Über straße.", "こんにちは世界、元気ですか？", "👍🏽👨‍👩‍👧 🫠🦀", "𐌰𐌱𐌲 𝔘𝔫𝔦",
-        "<start_of_turn>user\n<unused5>x<mask>", "   \n\n\n\n   ", "▁▁already▁escaped", "",
+        "aaaa aaaaa aaaaaaa",
+        "ababababab",
+        "————————",
+        "!!!!!!!!!!",
+        "........",
+        "0000000000 1111",
+        "hahahahaha lololol",
+        "ееееее",
+        "ああああああ",
+        "    indented\n\tcode();\n",
+        "x=1;y=22;z=333",
+        "https://example.com/a?b=c&d=e#f",
+        "The quick brown fox jumps over the lazy dog.",
+        "Ça va? Très bien. Über straße.",
+        "こんにちは世界、元気ですか？",
+        "👍🏽👨‍👩‍👧 🫠🦀",
+        "𐌰𐌱𐌲 𝔘𝔫𝔦",
+        "<start_of_turn>user\n<unused5>x<mask>",
+        "   \n\n\n\n   ",
+        "▁▁already▁escaped",
+        "",
     ];
     for s in cases {
         assert_eq!(real().encode(s, false).unwrap(), real_ref().encode(s), "ids for {s:?}");
@@ -206,7 +183,8 @@ proptest! {
 fn detokenizer_holds_partial_utf8() {
     let tok = real();
     let mut byte_fallbacks = 0;
-    for s in ["𐌰𐌱 and 𝔘𝔫𝔦 ok", "日本語のテキスト🦀🫠 end", "emoji 🧑🏽‍🚀 and ꧁꧂ 𓀀"] {
+    for s in ["𐌰𐌱 and 𝔘𝔫𝔦 ok", "日本語のテキスト🦀🫠 end", "emoji 🧑🏽‍🚀 and ꧁꧂ 𓀀"]
+    {
         let ids = tok.encode(s, true).unwrap();
         byte_fallbacks += ids.iter().filter(|&&id| tok.id_to_piece(id).is_some_and(|p| p.starts_with("<0x"))).count();
         let mut d = Detokenizer::new();
@@ -284,8 +262,13 @@ fn tiny_spm_with_space_prefix() {
     for s in VARIED {
         let ids = tok.encode(s, false).unwrap();
         assert_eq!(ids, reference.encode(s), "{s:?}");
-        assert_eq!(tok.decode(&ids).unwrap(), s);
+        // llama.cpp also prefixes "▁" to text after a control / user-defined token ("\n" here),
+        // so only texts without them round-trip.
+        if !s.contains('\n') && !s.contains('<') {
+            assert_eq!(tok.decode(&ids).unwrap(), s);
+        }
     }
+    assert_eq!(tok.decode(&tok.encode("a\nb", false).unwrap()).unwrap(), "a\n b");
     let ids = tok.encode("the", false).unwrap();
     assert_eq!(tok.id_to_piece(ids[0]), Some("▁the"));
 }
@@ -362,8 +345,8 @@ fn metadata_errors_name_the_problem() {
     let err = Tokenizer::from_gguf(&gguf_from(replaced(tiny_gpt2_vocab_metadata(), KEY_MERGES, bad))).unwrap_err();
     assert!(matches!(err, TokenizeError::BadMerge { index: 0, .. }), "{err}");
 
-    let err = Tokenizer::from_gguf(&gguf_from(replaced(tiny_spm_vocab_metadata(), KEY_BOS, Value::U32(99_999))))
-        .unwrap_err();
+    let err =
+        Tokenizer::from_gguf(&gguf_from(replaced(tiny_spm_vocab_metadata(), KEY_BOS, Value::U32(99_999)))).unwrap_err();
     assert!(matches!(err, TokenizeError::BadSpecialId { key: KEY_BOS, id: 99_999, .. }), "{err}");
 
     let ints = Value::Array(vec![Value::U32(1); 2]);
@@ -379,10 +362,12 @@ fn metadata_errors_name_the_problem() {
 #[test]
 #[ignore]
 fn measure_real_build() {
-    fn rss_kib() -> u64 {
+    fn status_kib(field: &str) -> u64 {
         let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+        let v = s.lines().find_map(|l| l.strip_prefix(field)).unwrap_or("0 kB");
+        v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0)
     }
+    let rss_kib = || status_kib("VmRSS:");
     let g = real_gguf();
     let before = rss_kib();
     let t0 = std::time::Instant::now();
@@ -400,4 +385,37 @@ fn measure_real_build() {
         after.saturating_sub(before) / 1024,
         t1.elapsed().as_secs_f64() * 1e3
     );
+    drop(tok);
+    eprintln!("peak RSS {} MiB; RSS after drop {} MiB", status_kib("VmHWM:") / 1024, rss_kib() / 1024);
+    let t2 = std::time::Instant::now();
+    let tok = Tokenizer::from_gguf(g).unwrap();
+    eprintln!("second from_gguf {:.0} ms, RSS {} MiB", t2.elapsed().as_secs_f64() * 1e3, rss_kib() / 1024);
+    drop(tok);
+}
+
+#[test]
+#[ignore]
+fn tmp_periodic_scan() {
+    let tok = real();
+    let mut units: Vec<String> = (0..tok.vocab_size() as u32)
+        .filter_map(|i| tok.id_to_piece(i))
+        .filter(|p| !p.starts_with('<') && p.chars().count() <= 2)
+        .map(|p| p.replace('▁', " "))
+        .collect();
+    units.truncate(30000);
+    let mut bad = 0;
+    let mut n_cases = 0;
+    for u in &units {
+        for n in [2, 3, 4, 5, 7, 9] {
+            let s = u.repeat(n);
+            for s in [s.clone(), format!("x{s}"), format!("{s}y")] {
+                n_cases += 1;
+                if tok.encode(&s, false).unwrap() != real_ref().encode(&s) {
+                    bad += 1;
+                    if bad < 10 { eprintln!("mismatch {s:?}"); }
+                }
+            }
+        }
+    }
+    eprintln!("{bad} mismatches of {n_cases}");
 }

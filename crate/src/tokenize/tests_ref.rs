@@ -1,5 +1,6 @@
 //! A direct port of llama.cpp's SPM path (`tokenizer_st_partition` + `llm_tokenizer_spm`),
-//! used only by tests to check the `tokenizers`-based pipeline against it on many strings.
+//! used only by tests to check the `tokenizers`-based pipeline against it on many strings;
+//! and a shell unquoter for the reference file.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -135,7 +136,12 @@ impl RefSpm {
             let (ls, rs) = (syms[l as usize], syms[r as usize]);
             let s = &text[ls.start..ls.start + ls.n + rs.n];
             if let Some(&id) = self.index.get(s) {
-                heap.push(Bigram { score: self.scores[id as usize], left: l as usize, right: r as usize, size: s.len() });
+                heap.push(Bigram {
+                    score: self.scores[id as usize],
+                    left: l as usize,
+                    right: r as usize,
+                    size: s.len(),
+                });
             }
         };
         for i in 1..syms.len() as isize {
@@ -170,4 +176,43 @@ impl RefSpm {
             i = s.next;
         }
     }
+}
+
+/// Undo POSIX shell quoting: backslash escapes, '...', "..." and ANSI-C $'...'.
+pub(crate) fn shell_unquote(s: &str) -> String {
+    let mut out = String::new();
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '\\' => out.extend(it.next()),
+            '\'' => out.extend(it.by_ref().take_while(|&c| c != '\'')),
+            '"' => {
+                while let Some(c) = it.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => out.extend(it.next()),
+                        c => out.push(c),
+                    }
+                }
+            }
+            '$' if it.peek() == Some(&'\'') => {
+                it.next();
+                while let Some(c) = it.next() {
+                    match c {
+                        '\'' => break,
+                        '\\' => match it.next() {
+                            Some('n') => out.push('\n'),
+                            Some('t') => out.push('\t'),
+                            Some('r') => out.push('\r'),
+                            Some(c) => out.push(c),
+                            None => {}
+                        },
+                        c => out.push(c),
+                    }
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -7,11 +7,11 @@ use crate::load::gguf::Value;
 /// SentencePiece pieces of the tiny vocab, highest score first. Each multi-character piece
 /// splits into two pieces (or characters) of the vocab, so the merges can reach it.
 pub const TINY_SPM_PIECES: &[&str] = &[
-    "▁t", "in", "▁a", "er", "he", "on", "re", "▁s", "en", "at", "th", "▁the", "▁o", "▁w", "nd", "es",
-    "is", "▁i", "ing", "or", "an", "ed", "▁c", "▁b", "▁f", "▁p", "▁m", "▁to", "▁of", "▁is", "▁in",
-    "▁and", "ou", "it", "ar", "al", "le", "▁h", "▁d", "▁th", "the", "▁he", "▁that", "ll", "▁T",
-    "▁I", "▁A", "ion", "▁be", "▁wh", "▁on", "▁it", "▁for", "▁an", "as", "▁was", "st", "▁st", "ent",
-    "▁re", "ic", "ro", "▁The", "▁Th", "▁H", "▁Hello", "▁He", "▁Hel", "▁Hell", "lo", "ld", "▁wor", "▁world",
+    "▁t", "in", "▁a", "er", "he", "on", "re", "▁s", "en", "at", "th", "▁the", "▁o", "▁w", "nd", "es", "is", "▁i",
+    "ing", "or", "an", "ed", "▁c", "▁b", "▁f", "▁p", "▁m", "▁to", "▁of", "▁is", "▁in", "▁and", "ou", "it", "ar", "al",
+    "le", "▁h", "▁d", "▁th", "the", "▁he", "▁that", "ll", "▁T", "▁I", "▁A", "ion", "▁be", "▁wh", "▁on", "▁it", "▁for",
+    "▁an", "as", "▁was", "st", "▁st", "ent", "▁re", "ic", "ro", "▁The", "▁Th", "▁H", "▁Hello", "▁He", "▁Hel", "▁Hell",
+    "lo", "ld", "▁wor", "▁world",
 ];
 
 fn string_array<I: IntoIterator<Item = String>>(items: I) -> Value {
@@ -59,9 +59,8 @@ pub fn tiny_spm_vocab_metadata() -> Vec<(String, Value)> {
 /// Merges of the tiny byte-level vocab, in rank order (pieces in GPT-2's byte-level spelling:
 /// "Ġ" is a space, "Ã ©" are the two bytes of "é").
 pub const TINY_GPT2_MERGES: &[&str] = &[
-    "Ġ t", "h e", "i n", "Ġ a", "e r", "o n", "r e", "Ġt he", "Ġ s", "a t", "e n", "Ġ w", "Ġ o", "i s",
-    "Ġ is", "Ġ i", "n d", "Ġa nd", "Ġ c", "o u", "in g", "Ã ©", "Ġ Ġ", "l l", "Ġ h", "Ġh e", "ll o",
-    "Ġhe llo",
+    "Ġ t", "h e", "i n", "Ġ a", "e r", "o n", "r e", "Ġt he", "Ġ s", "a t", "e n", "Ġ w", "Ġ o", "i s", "Ġ is", "Ġ i",
+    "n d", "Ġa nd", "Ġ c", "o u", "in g", "Ã ©", "Ġ Ġ", "l l", "Ġ he", "ll o", "Ġhe llo",
 ];
 
 /// A small byte-level BPE vocab (`tokenizer.ggml.model = "gpt2"`, pre "gpt2"): the 256

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole test suite: native (release) tests of the workspace, then the wasm32 tests in headless
+# Chromium (wasm-bindgen-test-runner + chromedriver; browser flags in crate/webdriver.json).
+#
+# Usage: scripts/test.sh [all|native|wasm]   (default: all)
+#
+# Needs: the real model (models/fetch-model.sh; run here when missing), chromium + chromium-driver,
+# the wasm32-unknown-unknown target and wasm-bindgen-cli 0.2.130 (see .ci/run).
+# Env: TUTOR_MODEL (model file) or TUTOR_MODEL_DIR, CHROMEDRIVER, WASM_BINDGEN_TEST_TIMEOUT (s),
+#      CARGO_TARGET_DIR (default: target/ in the clone).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+WHAT="${1:-all}"
+case "$WHAT" in all|native|wasm) ;; *) echo "usage: $0 [all|native|wasm]" >&2; exit 2 ;; esac
+WBG_VERSION="0.2.130"
+T0=$SECONDS
+phase() { echo; echo "=== $* ==="; }
+took() { echo "--- $1: $(( SECONDS - $2 ))s"; }
+
+# The real model, for the native tests that run it.
+if [[ "$WHAT" != wasm && -z "${TUTOR_MODEL:-}" ]]; then
+  "$ROOT/models/fetch-model.sh"
+  export TUTOR_MODEL="${TUTOR_MODEL_DIR:-$ROOT/models/cache}/gemma-3-270m-q4_k_m.gguf"
+fi
+
+if [[ "$WHAT" != wasm ]]; then
+  phase "native: cargo test --workspace --release"
+  t=$SECONDS
+  cargo test --workspace --release
+  took "native tests" "$t"
+fi
+[[ "$WHAT" == native ]] && { echo; echo "NATIVE TESTS PASSED in $(( SECONDS - T0 ))s"; exit 0; }
+
+phase "wasm32: browser tests in headless Chromium"
+t=$SECONDS
+command -v wasm-bindgen-test-runner >/dev/null \
+  || { echo "wasm-bindgen-test-runner not on PATH: cargo install wasm-bindgen-cli --version $WBG_VERSION" >&2; exit 1; }
+got="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')"
+[[ "$got" == "$WBG_VERSION" ]] \
+  || { echo "wasm-bindgen-cli is ${got:-missing}, the crate pins $WBG_VERSION: cargo install wasm-bindgen-cli --version $WBG_VERSION" >&2; exit 1; }
+export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver || echo /usr/bin/chromedriver)}"
+[[ -x "$CHROMEDRIVER" ]] || { echo "chromedriver not found (apt-get install chromium chromium-driver)" >&2; exit 1; }
+# The runner's default per-suite limit is 20 s; model-running browser tests need more.
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
+# Run from crate/ so the runner picks up crate/webdriver.json (headless, --enable-unsafe-webgpu, ...).
+(cd "$ROOT/crate" && cargo test --target wasm32-unknown-unknown --no-default-features --test wasm_smoke)
+took "wasm browser tests" "$t"
+
+echo
+[[ "$WHAT" == wasm ]] && { echo "WASM BROWSER TESTS PASSED in $(( SECONDS - T0 ))s"; exit 0; }
+echo "ALL TESTS PASSED (native release + wasm32 in headless Chromium) in $(( SECONDS - T0 ))s"
