@@ -392,30 +392,3 @@ fn measure_real_build() {
     eprintln!("second from_gguf {:.0} ms, RSS {} MiB", t2.elapsed().as_secs_f64() * 1e3, rss_kib() / 1024);
     drop(tok);
 }
-
-#[test]
-#[ignore]
-fn tmp_periodic_scan() {
-    let tok = real();
-    let mut units: Vec<String> = (0..tok.vocab_size() as u32)
-        .filter_map(|i| tok.id_to_piece(i))
-        .filter(|p| !p.starts_with('<') && p.chars().count() <= 2)
-        .map(|p| p.replace('▁', " "))
-        .collect();
-    units.truncate(30000);
-    let mut bad = 0;
-    let mut n_cases = 0;
-    for u in &units {
-        for n in [2, 3, 4, 5, 7, 9] {
-            let s = u.repeat(n);
-            for s in [s.clone(), format!("x{s}"), format!("{s}y")] {
-                n_cases += 1;
-                if tok.encode(&s, false).unwrap() != real_ref().encode(&s) {
-                    bad += 1;
-                    if bad < 10 { eprintln!("mismatch {s:?}"); }
-                }
-            }
-        }
-    }
-    eprintln!("{bad} mismatches of {n_cases}");
-}
