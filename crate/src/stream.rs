@@ -35,8 +35,11 @@ pub struct Engine {
 impl Engine {
     /// Parse the GGUF header, build the tokenizer, then load weights tensor by tensor.
     pub fn load(src: &mut dyn ShardSource, max_context: Option<usize>) -> Result<Self, EngineError> {
-        let g = Gguf::read(src)?;
+        let mut g = Gguf::read(src)?;
         let tokenizer = Tokenizer::from_gguf(&g)?;
+        // The vocab arrays (~30 MB for a 262k vocab) are no longer needed: free them before
+        // the weights arrive, which keeps peak memory down.
+        g.metadata.retain(|k, _| !k.starts_with("tokenizer.ggml."));
         let model = Model::load(&g, src, max_context)?;
         Ok(Self { model, tokenizer })
     }

@@ -10,15 +10,26 @@ use candle_core::quantized::{QMatMul, QStorage, QTensor, QuantizedType};
 use half::{bf16, f16};
 
 use super::config::Config;
+use super::cpu::q8_0::Q8Matrix;
 use super::ForwardError;
 use crate::load::gguf::{DType, Gguf, GgufError, TensorInfo};
 use crate::load::shards::ShardSource;
 
 /// A weight matrix of shape (rows = out features, cols = in features).
+#[derive(Clone)]
 pub struct Matrix {
-    pub qmm: QMatMul,
+    pub data: MatrixData,
     pub rows: usize,
     pub cols: usize,
+}
+
+/// Which kernel family multiplies this matrix.
+#[derive(Clone)]
+pub enum MatrixData {
+    /// candle's quantized matmul (K-quants, Q4_0, floats; everything on non-x86 targets).
+    Candle(QMatMul),
+    /// Our Q8_0 kernel (Q8_0 and widened Q5_0 weights on x86_64).
+    Q8(Arc<Q8Matrix>),
 }
 
 pub struct Layer {
@@ -41,7 +52,7 @@ pub struct Layer {
 }
 
 pub struct Weights {
-    pub token_embd: Arc<QTensor>,    // (vocab, dim)
+    pub token_embd: Matrix,          // (vocab, dim)
     pub layers: Vec<Layer>,          // n_layers
     pub output_norm: Vec<f32>,       // (dim)
     pub output: Matrix,              // (vocab, dim); tied to token_embd when output.weight is absent
@@ -71,13 +82,9 @@ fn read_blocks<T: GgmlType + Send + Sync + 'static>(
 
 /// Q5_0 → Q8_0, exactly: a Q5_0 block is 32 integers in [-16, 15] times one f16 scale, which
 /// Q8_0 represents without loss. It lets the Q8_0 SIMD dot products serve Q5_0 weights.
-fn q5_0_as_q8_0(g: &Gguf, src: &mut dyn ShardSource, info: &TensorInfo) -> Result<Box<dyn QuantizedType>, ForwardError> {
-    let raw = g.tensor_bytes(src, info)?;
-    let n_blocks = raw.len() / 22;
-    let mut blocks: Vec<BlockQ8_0> = vec![BlockQ8_0::zeros(); n_blocks];
-    // SAFETY: BlockQ8_0 is `repr(C)` { f16, [i8; 32] }, 34 bytes with no padding; any bytes are valid.
-    let view = unsafe { std::slice::from_raw_parts_mut(blocks.as_mut_ptr() as *mut u8, n_blocks * 34) };
-    for (src_b, dst_b) in raw.chunks_exact(22).zip(view.chunks_exact_mut(34)) {
+fn widen_q5_0(raw: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; raw.len() / 22 * 34];
+    for (src_b, dst_b) in raw.chunks_exact(22).zip(out.chunks_exact_mut(34)) {
         dst_b[..2].copy_from_slice(&src_b[..2]);
         let qh = u32::from_le_bytes([src_b[2], src_b[3], src_b[4], src_b[5]]);
         let qs = &src_b[6..22];
@@ -90,8 +97,21 @@ fn q5_0_as_q8_0(g: &Gguf, src: &mut dyn ShardSource, info: &TensorInfo) -> Resul
             dst_b[2 + j + 16] = x1 as u8;
         }
     }
-    Ok(Box::new(blocks))
+    out
 }
+
+/// Q8_0 bytes (GGUF layout) into candle blocks.
+fn q8_0_blocks(bytes: &[u8]) -> Box<dyn QuantizedType> {
+    let n_blocks = bytes.len() / 34;
+    let mut blocks: Vec<BlockQ8_0> = vec![BlockQ8_0::zeros(); n_blocks];
+    // SAFETY: BlockQ8_0 is `repr(C)` { f16, [i8; 32] }, 34 bytes with no padding; any bytes are valid.
+    let view = unsafe { std::slice::from_raw_parts_mut(blocks.as_mut_ptr() as *mut u8, n_blocks * 34) };
+    view.copy_from_slice(&bytes[..n_blocks * 34]);
+    Box::new(blocks)
+}
+
+/// Our Q8_0 kernel serves Q8_0 and Q5_0 weights on x86_64; elsewhere candle's (simd128 on wasm).
+const OWN_Q8_KERNEL: bool = cfg!(target_arch = "x86_64");
 
 fn load_qtensor(g: &Gguf, src: &mut dyn ShardSource, info: &TensorInfo) -> Result<QTensor, ForwardError> {
     let storage: Box<dyn QuantizedType> = match info.dtype {
@@ -100,7 +120,7 @@ fn load_qtensor(g: &Gguf, src: &mut dyn ShardSource, info: &TensorInfo) -> Resul
         DType::BF16 => read_blocks::<bf16>(g, src, info)?,
         DType::Q4_0 => read_blocks::<BlockQ4_0>(g, src, info)?,
         DType::Q4_1 => read_blocks::<BlockQ4_1>(g, src, info)?,
-        DType::Q5_0 => q5_0_as_q8_0(g, src, info)?,
+        DType::Q5_0 => q8_0_blocks(&widen_q5_0(&g.tensor_bytes(src, info)?)),
         DType::Q5_1 => read_blocks::<BlockQ5_1>(g, src, info)?,
         DType::Q8_0 => read_blocks::<BlockQ8_0>(g, src, info)?,
         DType::Q2K => read_blocks::<BlockQ2K>(g, src, info)?,
@@ -140,13 +160,15 @@ impl Loader<'_> {
     /// A matrix of (rows, cols): GGUF dims [cols, rows].
     pub fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<Matrix, ForwardError> {
         let info = self.info(name, &[cols, rows])?;
-        let qmm = QMatMul::from_qtensor(load_qtensor(self.g, self.src, &info)?)?;
-        Ok(Matrix { qmm, rows, cols })
-    }
-
-    pub fn qtensor(&mut self, name: &str, rows: usize, cols: usize) -> Result<QTensor, ForwardError> {
-        let info = self.info(name, &[cols, rows])?;
-        load_qtensor(self.g, self.src, &info)
+        let data = match info.dtype {
+            DType::Q8_0 if OWN_Q8_KERNEL => MatrixData::Q8(Arc::new(Q8Matrix { blocks: self.g.tensor_bytes(self.src, &info)?, rows, cols })),
+            DType::Q5_0 if OWN_Q8_KERNEL => {
+                let blocks = widen_q5_0(&self.g.tensor_bytes(self.src, &info)?);
+                MatrixData::Q8(Arc::new(Q8Matrix { blocks, rows, cols }))
+            }
+            _ => MatrixData::Candle(QMatMul::from_qtensor(load_qtensor(self.g, self.src, &info)?)?),
+        };
+        Ok(Matrix { data, rows, cols })
     }
 
     pub fn vector(&mut self, name: &str, len: usize) -> Result<Vec<f32>, ForwardError> {
@@ -200,11 +222,11 @@ impl Weights {
                 post_ffn_norm,
             });
         }
-        let token_embd = Arc::new(ld.qtensor("token_embd.weight", cfg.vocab_size, dim)?);
+        let token_embd = ld.matrix("token_embd.weight", cfg.vocab_size, dim)?;
         let output = if g.has_tensor("output.weight") {
             ld.matrix("output.weight", cfg.vocab_size, dim)?
         } else {
-            Matrix { qmm: QMatMul::from_arc(token_embd.clone())?, rows: cfg.vocab_size, cols: dim }
+            token_embd.clone()
         };
         Ok(Self {
             token_embd,

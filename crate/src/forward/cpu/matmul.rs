@@ -2,14 +2,19 @@
 
 use candle_core::{Device, Module, Tensor};
 
-use crate::forward::weights::Matrix;
+use super::q8_0::matmul_q8_0;
+use crate::forward::weights::{Matrix, MatrixData};
 use crate::forward::ForwardError;
 
 /// `x` is (n, w.cols) row-major; returns (n, w.rows).
 pub fn matmul(w: &Matrix, x: &[f32], n: usize) -> Result<Vec<f32>, ForwardError> {
-    let xt = Tensor::from_slice(x, (n, w.cols), &Device::Cpu)?;
-    let y = w.qmm.forward(&xt)?;
-    Ok(y.flatten_all()?.to_vec1::<f32>()?)
+    match &w.data {
+        MatrixData::Q8(q) => Ok(matmul_q8_0(q, x, n)),
+        MatrixData::Candle(qmm) => {
+            let xt = Tensor::from_slice(x, (n, w.cols), &Device::Cpu)?;
+            Ok(qmm.forward(&xt)?.flatten_all()?.to_vec1::<f32>()?)
+        }
+    }
 }
 
 /// Add a bias to each row.
