@@ -10,7 +10,7 @@ use candle_core::quantized::{QMatMul, QStorage, QTensor, QuantizedType};
 use half::{bf16, f16};
 
 use super::config::Config;
-use super::cpu::q8_0::Q8Matrix;
+use super::cpu::q8_matmul::{BlockFormat, Q8Matrix};
 use super::ForwardError;
 use crate::load::gguf::{DType, Gguf, GgufError, TensorInfo};
 use crate::load::shards::ShardSource;
@@ -28,7 +28,7 @@ pub struct Matrix {
 pub enum MatrixData {
     /// candle's quantized matmul (K-quants, Q4_0, floats; everything on non-x86 targets).
     Candle(QMatMul),
-    /// Our Q8_0 kernel (Q8_0 and widened Q5_0 weights on x86_64).
+    /// Our kernel (Q8_0 and Q5_0 weights on x86_64).
     Q8(Arc<Q8Matrix>),
 }
 
@@ -110,7 +110,8 @@ fn q8_0_blocks(bytes: &[u8]) -> Box<dyn QuantizedType> {
     Box::new(blocks)
 }
 
-/// Our Q8_0 kernel serves Q8_0 and Q5_0 weights on x86_64; elsewhere candle's (simd128 on wasm).
+/// Our kernel serves Q8_0 and Q5_0 weights on x86_64; elsewhere candle's (simd128 on wasm,
+/// where Q5_0 is widened to Q8_0 first since candle has no SIMD Q5_0 dot product).
 const OWN_Q8_KERNEL: bool = cfg!(target_arch = "x86_64");
 
 fn load_qtensor(g: &Gguf, src: &mut dyn ShardSource, info: &TensorInfo) -> Result<QTensor, ForwardError> {
@@ -161,10 +162,9 @@ impl Loader<'_> {
     pub fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<Matrix, ForwardError> {
         let info = self.info(name, &[cols, rows])?;
         let data = match info.dtype {
-            DType::Q8_0 if OWN_Q8_KERNEL => MatrixData::Q8(Arc::new(Q8Matrix { blocks: self.g.tensor_bytes(self.src, &info)?, rows, cols })),
-            DType::Q5_0 if OWN_Q8_KERNEL => {
-                let blocks = widen_q5_0(&self.g.tensor_bytes(self.src, &info)?);
-                MatrixData::Q8(Arc::new(Q8Matrix { blocks, rows, cols }))
+            DType::Q8_0 | DType::Q5_0 if OWN_Q8_KERNEL => {
+                let format = if info.dtype == DType::Q8_0 { BlockFormat::Q8_0 } else { BlockFormat::Q5_0 };
+                MatrixData::Q8(Arc::new(Q8Matrix { format, blocks: self.g.tensor_bytes(self.src, &info)?, rows, cols }))
             }
             _ => MatrixData::Candle(QMatMul::from_qtensor(load_qtensor(self.g, self.src, &info)?)?),
         };
@@ -235,5 +235,39 @@ impl Weights {
             output,
             rope_freqs: ld.optional_vector("rope_freqs.weight", cfg.head_dim / 2)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forward::cpu::q8_matmul::matmul_q8;
+
+    /// Q5_0 read directly and Q5_0 widened to Q8_0 are the same matrix.
+    #[test]
+    fn widened_q5_0_equals_direct_q5_0() {
+        let mut s = 12345u32;
+        let mut raw = Vec::new();
+        for _ in 0..64 * 4 {
+            raw.extend_from_slice(&half::f16::from_f32(0.01 + (s % 100) as f32 / 1e4).to_le_bytes());
+            for _ in 0..20 {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                raw.push(s as u8);
+            }
+        }
+        let q5 = Q8Matrix { format: BlockFormat::Q5_0, blocks: raw.clone(), rows: 64, cols: 128 };
+        let q8 = Q8Matrix { format: BlockFormat::Q8_0, blocks: widen_q5_0(&raw), rows: 64, cols: 128 };
+        let (mut a, mut b) = (vec![0f32; 128], vec![0f32; 128]);
+        for r in 0..64 {
+            q5.dequantize_row(r, 1.0, &mut a);
+            q8.dequantize_row(r, 1.0, &mut b);
+            assert_eq!(a, b, "row {r}");
+        }
+        let x: Vec<f32> = (0..128 * 3).map(|i| (i as f32 * 0.37).sin()).collect();
+        for n in [1, 2, 3] {
+            assert_eq!(matmul_q8(&q5, &x[..n * 128], n), matmul_q8(&q8, &x[..n * 128], n));
+        }
     }
 }

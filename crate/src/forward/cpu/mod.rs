@@ -8,5 +8,5 @@ pub mod matmul;
 pub mod rmsnorm;
 pub mod rope;
 pub mod silu;
-pub mod q8_0;
+pub mod q8_matmul;
 pub mod softmax;
