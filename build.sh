@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for people and CI.
 #   ./build.sh demo    set up (toolchain, model) and stream an answer from the real model
-#   ./build.sh test    the whole test suite (native + wasm32 in headless Chromium)
+#   ./build.sh test    set up, then the whole test suite (native + wasm32 in headless Chromium)
 #   ./build.sh bench   benchmarks; writes BENCHMARKS.md
 #   ./build.sh setup   only install what the others need
 set -euo pipefail
@@ -20,7 +20,10 @@ case "$cmd" in
     prompt="${1:-Photosynthesis is the process by which}"
     ./target/release/tutor run --model models/cache/gemma-3-270m-q4_k_m.gguf --prompt "$prompt" --max-tokens 64
     ;;
-  test) scripts/test.sh "$@" ;;
+  test)
+    scripts/setup.sh
+    scripts/test.sh "$@"
+    ;;
   bench) scripts/bench.sh "$@" ;;
   *)
     echo "usage: ./build.sh demo|test|bench|setup" >&2

@@ -49,6 +49,13 @@ export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
 (cd "$ROOT/crate" && cargo test --target wasm32-unknown-unknown --no-default-features --test wasm_smoke)
 took "wasm browser tests" "$t"
 
+if [[ "$WHAT" == all ]]; then
+  phase "benchmark smoke run (one short repetition; numbers not meaningful)"
+  t=$SECONDS
+  "$ROOT/scripts/bench.sh" --smoke >/dev/null
+  took "bench smoke" "$t"
+fi
+
 echo
 [[ "$WHAT" == wasm ]] && { echo "WASM BROWSER TESTS PASSED in $(( SECONDS - T0 ))s"; exit 0; }
 echo "ALL TESTS PASSED (native release + wasm32 in headless Chromium) in $(( SECONDS - T0 ))s"
