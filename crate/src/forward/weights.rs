@@ -10,7 +10,7 @@ use candle_core::quantized::{QMatMul, QStorage, QTensor, QuantizedType};
 use half::{bf16, f16};
 
 use super::config::Config;
-use super::cpu::q8_matmul::{BlockFormat, Q8Matrix};
+use super::cpu::q8_matmul::{widen_q5_0_into, BlockFormat, Q8Matrix};
 use super::ForwardError;
 use crate::load::gguf::{DType, Gguf, GgufError, TensorInfo};
 use crate::load::shards::ShardSource;
@@ -80,23 +80,10 @@ fn read_blocks<T: GgmlType + Send + Sync + 'static>(
     Ok(Box::new(blocks))
 }
 
-/// Q5_0 → Q8_0, exactly: a Q5_0 block is 32 integers in [-16, 15] times one f16 scale, which
-/// Q8_0 represents without loss. It lets the Q8_0 SIMD dot products serve Q5_0 weights.
+/// Q5_0 → Q8_0, exactly (candle has no SIMD Q5_0 dot product; used off x86_64).
 fn widen_q5_0(raw: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; raw.len() / 22 * 34];
-    for (src_b, dst_b) in raw.chunks_exact(22).zip(out.chunks_exact_mut(34)) {
-        dst_b[..2].copy_from_slice(&src_b[..2]);
-        let qh = u32::from_le_bytes([src_b[2], src_b[3], src_b[4], src_b[5]]);
-        let qs = &src_b[6..22];
-        for j in 0..16 {
-            let hi0 = (((qh >> j) << 4) & 0x10) as u8;
-            let hi1 = ((qh >> (j + 12)) & 0x10) as u8;
-            let x0 = ((qs[j] & 0x0f) | hi0) as i8 - 16;
-            let x1 = ((qs[j] >> 4) | hi1) as i8 - 16;
-            dst_b[2 + j] = x0 as u8;
-            dst_b[2 + j + 16] = x1 as u8;
-        }
-    }
+    widen_q5_0_into(raw, &mut out);
     out
 }
 

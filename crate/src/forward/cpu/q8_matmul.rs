@@ -173,7 +173,17 @@ impl Kernel {
         }
         #[cfg(target_arch = "x86_64")]
         if let Self::Avx2 = self {
+            // Prefill over Q5_0: unpack each 4-row tile to Q8_0 once and reuse it for every
+            // activation row, instead of unpacking again for each pair of rows.
+            let widen = w.format == BlockFormat::Q5_0 && n > 2;
+            let mut scratch = if widen { vec![0u8; 4 * nb * BlockFormat::Q8_0.bytes()] } else { Vec::new() };
             while r + 4 <= r1 {
+                let mut format = w.format;
+                let mut wr = &w.blocks[r * rb..][..4 * rb];
+                if widen {
+                    widen_q5_0_into(wr, &mut scratch);
+                    (format, wr) = (BlockFormat::Q8_0, &scratch[..]);
+                }
                 let mut t = 0;
                 while t < n {
                     let tn = (n - t).min(2);
@@ -181,9 +191,8 @@ impl Kernel {
                     // SAFETY: AVX2/FMA/F16C were detected; rows r..r+4 and activation rows
                     // t..t+tn are in bounds (the slices are indexed with the same extents).
                     unsafe {
-                        let wr = &w.blocks[r * rb..][..4 * rb];
                         let (xq, xd) = (&q.qs[t * w.cols..][..tn * w.cols], &q.d[t * nb..][..tn * nb]);
-                        match (w.format, tn) {
+                        match (format, tn) {
                             (BlockFormat::Q8_0, 2) => avx2::tile::<avx2::Q8, 2>(wr, nb, xq, xd, &mut acc),
                             (BlockFormat::Q8_0, _) => avx2::tile::<avx2::Q8, 1>(wr, nb, xq, xd, &mut acc),
                             (BlockFormat::Q5_0, 2) => avx2::tile::<avx2::Q5, 2>(wr, nb, xq, xd, &mut acc),
@@ -208,6 +217,18 @@ impl Kernel {
                 // SAFETY: as above.
                 unsafe { *out.0.add(t * w.rows + r) = v };
             }
+        }
+    }
+}
+
+/// Q5_0 blocks → Q8_0 blocks (exact: Q5_0 values are integers in [-16, 15]).
+pub fn widen_q5_0_into(q5: &[u8], q8: &mut [u8]) {
+    let mut vals = [0i8; QK];
+    for (src, dst) in q5.chunks_exact(BlockFormat::Q5_0.bytes()).zip(q8.chunks_exact_mut(BlockFormat::Q8_0.bytes())) {
+        dst[..2].copy_from_slice(&src[..2]);
+        BlockFormat::Q5_0.unpack(src, &mut vals);
+        for (d, &v) in dst[2..].iter_mut().zip(&vals) {
+            *d = v as u8;
         }
     }
 }
