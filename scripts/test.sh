@@ -17,6 +17,12 @@ WHAT="${1:-all}"
 case "$WHAT" in all|native|wasm) ;; *) echo "usage: $0 [all|native|wasm]" >&2; exit 2 ;; esac
 WBG_VERSION="0.2.130"
 T0=$SECONDS
+# Every cargo test summary line is collected here; the last line printed is the grand total.
+RESULTS="$(mktemp)"
+totals() {
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+       END { printf "tests: %d passed, %d failed\n", p, f }' "$RESULTS"
+}
 phase() { echo; echo "=== $* ==="; }
 took() { echo "--- $1: $(( SECONDS - $2 ))s"; }
 
@@ -29,10 +35,10 @@ fi
 if [[ "$WHAT" != wasm ]]; then
   phase "native: cargo test --workspace --release"
   t=$SECONDS
-  cargo test --workspace --release
+  cargo test --workspace --release 2>&1 | tee -a "$RESULTS"
   took "native tests" "$t"
 fi
-[[ "$WHAT" == native ]] && { echo; echo "NATIVE TESTS PASSED in $(( SECONDS - T0 ))s"; exit 0; }
+[[ "$WHAT" == native ]] && { echo; echo "NATIVE TESTS PASSED in $(( SECONDS - T0 ))s"; totals; exit 0; }
 
 phase "wasm32: browser tests in headless Chromium"
 t=$SECONDS
@@ -46,7 +52,7 @@ export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver || echo /usr/bin/
 # The runner's default per-suite limit is 20 s; model-running browser tests need more.
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
 # Run from crate/ so the runner picks up crate/webdriver.json (headless, --enable-unsafe-webgpu, ...).
-(cd "$ROOT/crate" && cargo test --target wasm32-unknown-unknown --no-default-features --test wasm_smoke)
+(cd "$ROOT/crate" && cargo test --target wasm32-unknown-unknown --no-default-features --test wasm_smoke) 2>&1 | tee -a "$RESULTS"
 took "wasm browser tests" "$t"
 
 if [[ "$WHAT" == all ]]; then
@@ -57,5 +63,6 @@ if [[ "$WHAT" == all ]]; then
 fi
 
 echo
-[[ "$WHAT" == wasm ]] && { echo "WASM BROWSER TESTS PASSED in $(( SECONDS - T0 ))s"; exit 0; }
+[[ "$WHAT" == wasm ]] && { echo "WASM BROWSER TESTS PASSED in $(( SECONDS - T0 ))s"; totals; exit 0; }
 echo "ALL TESTS PASSED (native release + wasm32 in headless Chromium) in $(( SECONDS - T0 ))s"
+totals

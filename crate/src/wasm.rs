@@ -6,7 +6,7 @@
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use crate::load::shards::{ShardError, ShardSource};
+use crate::load::shards::{pieces, shard_starts, ShardError, ShardSource};
 use crate::sample::SamplingParams;
 use crate::stream::{EngineError, Engine, GenerateParams, Generation};
 
@@ -19,15 +19,13 @@ struct JsShards {
 impl JsShards {
     fn new(arr: &Array) -> Result<Self, JsValue> {
         let mut shards = Vec::new();
-        let mut starts = vec![0u64];
         for v in arr.iter() {
-            let u: Uint8Array = v.dyn_into().map_err(|_| js_error("invalid_input", "shards must be Uint8Arrays"))?;
-            starts.push(starts[starts.len() - 1] + u.length() as u64);
-            shards.push(u);
+            shards.push(v.dyn_into::<Uint8Array>().map_err(|_| js_error("invalid_input", "shards must be Uint8Arrays"))?);
         }
         if shards.is_empty() {
             return Err(js_error("invalid_input", "no shards given"));
         }
+        let starts = shard_starts(shards.iter().map(|u| u.length() as u64));
         Ok(Self { shards, starts })
     }
 }
@@ -37,19 +35,12 @@ impl ShardSource for JsShards {
         self.starts[self.starts.len() - 1]
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), ShardError> {
-        let total = self.len();
-        let end = offset.checked_add(buf.len() as u64).filter(|&e| e <= total);
-        let Some(end) = end else { return Err(ShardError::OutOfRange { offset, len: buf.len() as u64, total }) };
-        let mut pos = offset;
-        let mut filled = 0usize;
-        while pos < end {
-            let idx = self.starts.partition_point(|&s| s <= pos) - 1;
-            let shard_end = self.starts[idx + 1].min(end);
-            let take = (shard_end - pos) as usize;
-            let local = (pos - self.starts[idx]) as u32;
-            self.shards[idx].subarray(local, local + take as u32).copy_to(&mut buf[filled..filled + take]);
+        let mut filled = 0;
+        for (idx, off, take) in pieces(&self.starts, offset, buf.len() as u64)? {
+            // Offsets within one JS array fit in u32 (a Uint8Array is at most 4 GiB here).
+            let off = off as u32;
+            self.shards[idx].subarray(off, off + take as u32).copy_to(&mut buf[filled..filled + take]);
             filled += take;
-            pos += take as u64;
         }
         Ok(())
     }

@@ -5,16 +5,7 @@ mod common;
 use tutor_runtime::forward::model::Model;
 use tutor_runtime::load::gguf::Gguf;
 use tutor_runtime::load::shards::FileShards;
-
-fn argmax(x: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &v) in x.iter().enumerate() {
-        if v > x[best] {
-            best = i;
-        }
-    }
-    best as u32
-}
+use tutor_runtime::sample::argmax;
 
 fn load() -> Model {
     let path = common::real_model_path();

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod cpu;
+pub mod gpu;
 pub mod model;
 pub mod weights;
 

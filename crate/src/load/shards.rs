@@ -31,7 +31,7 @@ pub trait ShardSource {
 }
 
 /// Where each shard starts in the concatenation: `starts[i]..starts[i+1]` is shard i.
-fn shard_starts(lens: impl Iterator<Item = u64>) -> Vec<u64> {
+pub(crate) fn shard_starts(lens: impl Iterator<Item = u64>) -> Vec<u64> {
     let mut starts = vec![0u64];
     let mut acc = 0u64;
     for l in lens {
@@ -42,7 +42,7 @@ fn shard_starts(lens: impl Iterator<Item = u64>) -> Vec<u64> {
 }
 
 /// Split a read of `len` bytes at `offset` into (shard index, offset in shard, length) pieces.
-fn pieces(starts: &[u64], offset: u64, len: u64) -> Result<Vec<(usize, u64, usize)>, ShardError> {
+pub(crate) fn pieces(starts: &[u64], offset: u64, len: u64) -> Result<Vec<(usize, u64, usize)>, ShardError> {
     let total = *starts.last().unwrap_or(&0);
     let end = offset.checked_add(len).filter(|&e| e <= total).ok_or(ShardError::OutOfRange {
         offset,

@@ -108,9 +108,6 @@ struct OutPtr(*mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
-/// Matrices larger than this are streamed row by row in decode (bigger than any L2/L3 share).
-const STREAMING_BYTES: usize = 0;
-
 /// Weight rows per work item (a multiple of 4).
 const ROWS_PER_ITEM: usize = 16;
 
@@ -151,12 +148,13 @@ impl Kernel {
     fn rows(self, w: &Q8Matrix, q: &Quantized, n: usize, r0: usize, r1: usize, out: OutPtr) {
         let nb = w.nb();
         let rb = w.row_bytes();
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut r = r0;
         #[cfg(target_arch = "x86_64")]
-        if let (Self::Avx2, 1, true) = (self, n, w.blocks.len() > STREAMING_BYTES) {
-            // Decode over a matrix that comes from DRAM (the output head): walk the weight rows
-            // in order, one sequential stream, which the hardware prefetcher handles best.
-            // Cache-resident matrices do better with the 4-row tiles below.
+        if let (Self::Avx2, 1) = (self, n) {
+            // Decode: walk the weight rows in order, one sequential stream with prefetch. In a
+            // real decode step no matrix is cache-resident (the 178 MB output head evicts
+            // everything), so this beats the 4-row tiles, which win only on cached weights.
             for r in r0..r1 {
                 // SAFETY: AVX2/FMA/F16C were detected; row r is in bounds.
                 let wr = &w.blocks[r * rb..][..rb];

@@ -1,0 +1,338 @@
+//! The WebGPU device, a pipeline cache keyed by kernel name, buffer upload and f32 readback.
+//!
+//! Errors never panic: wgpu's default handler for uncaptured errors panics, so the context
+//! installs one that records them, and they come back as [`GpuError::Validation`] from the next
+//! readback (natively wgpu reports them synchronously, so pipeline creation also checks).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use wgpu::util::DeviceExt;
+
+use super::GpuError;
+
+/// One compute kernel: a WGSL source whose entry point and pipeline label are `name`.
+/// `sources` are concatenated (a shared prelude, then the kernel's own file).
+#[derive(Debug, Clone, Copy)]
+pub struct Kernel {
+    pub name: &'static str,
+    pub sources: &'static [&'static str],
+}
+
+/// Device, queue and compiled pipelines. `Sync` natively: one context can serve many threads.
+pub struct GpuContext {
+    pub instance: wgpu::Instance,
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    /// "name (backend, device type, driver info)" of the adapter.
+    pub adapter_info: String,
+    /// The limits the device was created with.
+    pub limits: wgpu::Limits,
+    pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl GpuContext {
+    /// Blocking [`GpuContext::new_async`] (native only; in the browser await the async one).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new() -> Result<Self, GpuError> {
+        pollster::block_on(Self::new_async())
+    }
+
+    /// Picks a high-performance adapter and creates a device with the adapter's largest
+    /// storage-buffer binding and buffer sizes (the Gemma output head is ~178 MB) and WebGPU's
+    /// default limits otherwise. No optional features (no `shader-f16`: SwiftShader lacks it).
+    pub async fn new_async() -> Result<Self, GpuError> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle().with_env();
+        if std::env::var_os("WGPU_BACKEND").is_none() {
+            desc.backends = wgpu::Backends::all();
+        }
+        let instance = wgpu::Instance::new(desc);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let info = adapter.get_info();
+        let adapter_info = format!("{} ({:?}, {:?}, {} {})", info.name, info.backend, info.device_type, info.driver, info.driver_info);
+        let supported = adapter.limits();
+        let mut limits = wgpu::Limits::default().or_worse_values_from(&supported);
+        limits.max_storage_buffer_binding_size = supported.max_storage_buffer_binding_size;
+        limits.max_buffer_size = supported.max_buffer_size;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("tutor-runtime"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| GpuError::RequestDevice { adapter: adapter_info.clone(), message: e.to_string() })?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| lock(&sink).push(e.to_string())));
+        Ok(Self { instance, adapter, device, queue, adapter_info, limits, pipelines: Mutex::new(HashMap::new()), errors })
+    }
+
+    /// Largest storage buffer a kernel can bind, in bytes.
+    pub fn max_storage_binding(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+    }
+
+    /// Errors recorded since the last call, as one `Validation` error.
+    pub fn take_error(&self) -> Result<(), GpuError> {
+        let mut errors = lock(&self.errors);
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let message = errors.join("; ");
+        errors.clear();
+        Err(GpuError::Validation(message))
+    }
+
+    /// The compute pipeline of `kernel`, compiled on first use (auto layout, entry point and
+    /// label = `kernel.name`).
+    pub fn pipeline(&self, kernel: &Kernel) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
+        if let Some(p) = lock(&self.pipelines).get(kernel.name) {
+            return Ok(p.clone());
+        }
+        let source: String = kernel.sources.concat();
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(kernel.name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.name),
+            layout: None,
+            module: &module,
+            entry_point: Some(kernel.name),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        // Natively wgpu-core validates synchronously; in the browser errors surface at readback.
+        self.take_error().map_err(|e| GpuError::Shader { name: kernel.name, message: e.to_string() })?;
+        let pipeline = Arc::new(pipeline);
+        lock(&self.pipelines).insert(kernel.name, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    fn check_size(&self, name: &str, bytes: u64) -> Result<(), GpuError> {
+        let limit = self.max_storage_binding();
+        if bytes > limit {
+            return Err(GpuError::BufferTooLarge { name: name.to_string(), bytes, limit });
+        }
+        Ok(())
+    }
+
+    /// A read-only storage buffer holding `bytes` (e.g. a tensor's raw GGUF blocks) as u32
+    /// words, little-endian, zero-padded to a multiple of 4 bytes.
+    pub fn upload_bytes(&self, name: &str, bytes: &[u8]) -> Result<wgpu::Buffer, GpuError> {
+        let padded = bytes.len().div_ceil(4).max(1) * 4;
+        self.check_size(name, padded as u64)?;
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        if padded == bytes.len() {
+            return Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(name), contents: bytes, usage }));
+        }
+        // Not a multiple of 4 bytes (e.g. an odd number of Q5_0 blocks): pad a copy.
+        let mut padded_bytes = Vec::with_capacity(padded);
+        padded_bytes.extend_from_slice(bytes);
+        padded_bytes.resize(padded, 0);
+        Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(name), contents: &padded_bytes, usage }))
+    }
+
+    /// A storage buffer holding `data` (activations, norm weights).
+    pub fn upload_f32(&self, name: &str, data: &[f32]) -> Result<wgpu::Buffer, GpuError> {
+        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.upload_bytes(name, &bytes)
+    }
+
+    /// An uninitialized f32 storage buffer of `len` elements that kernels write and
+    /// [`GpuContext::read_f32`] reads.
+    pub fn output_f32(&self, name: &str, len: usize) -> Result<wgpu::Buffer, GpuError> {
+        let bytes = (len.max(1) * 4) as u64;
+        self.check_size(name, bytes)?;
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// A small uniform buffer of u32 parameters.
+    pub fn uniform_u32(&self, name: &str, params: &[u32]) -> wgpu::Buffer {
+        let mut bytes: Vec<u8> = params.iter().flat_map(|v| v.to_le_bytes()).collect();
+        bytes.resize(bytes.len().div_ceil(16).max(1) * 16, 0);
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(name),
+            contents: &bytes,
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+    }
+
+    /// One bind group for `pipeline`'s group 0, binding i = `buffers[i]`.
+    pub fn bind_group(&self, pipeline: &wgpu::ComputePipeline, label: &str, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout: &pipeline.get_bind_group_layout(0), entries: &entries })
+    }
+
+    /// Records one dispatch of `kernel` into `encoder`.
+    pub fn encode_dispatch(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        kernel: &Kernel,
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Result<(), GpuError> {
+        let max = self.limits.max_compute_workgroups_per_dimension;
+        if workgroups.iter().any(|&g| g > max) {
+            return Err(GpuError::Shape(format!("{}: dispatch {workgroups:?} exceeds {max} workgroups per dimension", kernel.name)));
+        }
+        let pipeline = self.pipeline(kernel)?;
+        let bind = self.bind_group(&pipeline, kernel.name, buffers);
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.name), timestamp_writes: None });
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        if workgroups.iter().all(|&g| g > 0) {
+            pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+        }
+        Ok(())
+    }
+
+    /// A fresh command encoder.
+    pub fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+        self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+
+    /// Submits `encoder` (if any) plus a copy of the first `len` f32 of `src` into a mappable
+    /// buffer, and returns them once the GPU is done.
+    pub async fn read_f32_async(&self, encoder: Option<wgpu::CommandEncoder>, src: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
+        let bytes = (len * 4) as u64;
+        if bytes > src.size() {
+            return Err(GpuError::Readback(format!("{len} f32 requested from a {}-byte buffer", src.size())));
+        }
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = encoder.unwrap_or_else(|| self.encoder("readback"));
+        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = oneshot();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| tx.send(r));
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let mapped = rx.await;
+        self.take_error()?;
+        match mapped {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(GpuError::Readback(e.to_string())),
+            None => return Err(GpuError::Readback("the map callback was dropped".into())),
+        }
+        let out = {
+            let view = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?;
+            view.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Blocking [`GpuContext::read_f32_async`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_f32(&self, encoder: Option<wgpu::CommandEncoder>, src: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
+        pollster::block_on(self.read_f32_async(encoder, src, len))
+    }
+
+    /// Submits `encoder` and waits until the GPU has finished it (native only; for timing).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn submit_and_wait(&self, encoder: wgpu::CommandEncoder) -> Result<(), GpuError> {
+        let index = self.queue.submit([encoder.finish()]);
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: None })
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        self.take_error()
+    }
+}
+
+/// A single-value channel whose receiver is a future (wgpu's map callback → `async` readback).
+struct Shared<T> {
+    value: Option<T>,
+    waker: Option<Waker>,
+    sender_gone: bool,
+}
+
+struct Sender<T>(Arc<Mutex<Shared<T>>>);
+struct Receiver<T>(Arc<Mutex<Shared<T>>>);
+
+fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
+    let shared = Arc::new(Mutex::new(Shared { value: None, waker: None, sender_gone: false }));
+    (Sender(shared.clone()), Receiver(shared))
+}
+
+impl<T> Sender<T> {
+    fn send(self, value: T) {
+        let waker = {
+            let mut s = lock(&self.0);
+            s.value = Some(value);
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let waker = {
+            let mut s = lock(&self.0);
+            s.sender_gone = true;
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl<T> Future for Receiver<T> {
+    /// `None` if the sender was dropped without sending.
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut s = lock(&self.0);
+        if let Some(v) = s.value.take() {
+            return Poll::Ready(Some(v));
+        }
+        if s.sender_gone {
+            return Poll::Ready(None);
+        }
+        s.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}

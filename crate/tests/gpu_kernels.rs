@@ -1,0 +1,257 @@
+//! WebGPU kernels against plain-Rust CPU references (f32 math on the same dequantized weights,
+//! accumulated in f64). Without a GPU adapter every test prints that it is skipped and passes;
+//! with Mesa's llvmpipe (Vulkan on the CPU) they run everywhere CI does.
+//!
+//! Error budget: the GPU and the reference use identical dequantized weights and differ only
+//! in f32 rounding and summation order, so the normalized mean squared error
+//! NMSE = Σ(gpu − ref)² / Σ ref² must stay below 1e-10 for every dtype (an f32 result with a
+//! few ULP of relative error gives ~1e-13), and every element within 1e-5 · Σ|w·x| of its
+//! reference (a wrong block, nibble or scale moves an element by far more).
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use tutor_runtime::forward::cpu::q8_matmul::{BlockFormat, Q8Matrix};
+use tutor_runtime::forward::gpu::matvec::matvec;
+use tutor_runtime::forward::gpu::{rmsnorm, GpuContext, GpuError, GpuMatrix, QuantFormat};
+
+const NMSE_BUDGET: f64 = 1e-10;
+const ELEMENT_BUDGET: f64 = 1e-5;
+
+/// One context for the whole test binary; `None` (and a message) when no adapter exists.
+fn ctx() -> Option<&'static GpuContext> {
+    static CTX: OnceLock<Option<GpuContext>> = OnceLock::new();
+    CTX.get_or_init(|| match GpuContext::new() {
+        Ok(c) => {
+            eprintln!("GPU adapter: {} (max storage binding {} bytes)", c.adapter_info, c.max_storage_binding());
+            Some(c)
+        }
+        Err(GpuError::NoAdapter(why)) => {
+            eprintln!("SKIPPED: no GPU adapter exists ({why}); the GPU kernel tests pass without running");
+            None
+        }
+        Err(e) => panic!("a GPU adapter exists but the device failed: {e}"),
+    })
+    .as_ref()
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in [-1, 1).
+    fn f32(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.f32() * scale).collect()
+    }
+}
+
+/// Compares `got` (n, rows) against f64 dot products of `w` (rows, cols) dequantized rows.
+fn check(what: &str, got: &[f32], w: &[f32], x: &[f32], rows: usize, cols: usize, n: usize) {
+    assert_eq!(got.len(), n * rows, "{what}: output length");
+    let (mut err2, mut ref2) = (0f64, 0f64);
+    for t in 0..n {
+        for r in 0..rows {
+            let (wr, xr) = (&w[r * cols..][..cols], &x[t * cols..][..cols]);
+            let exact: f64 = wr.iter().zip(xr).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let mag: f64 = wr.iter().zip(xr).map(|(&a, &b)| (a as f64 * b as f64).abs()).sum();
+            let g = got[t * rows + r] as f64;
+            assert!((g - exact).abs() <= ELEMENT_BUDGET * mag + 1e-30, "{what}: y[{t}, {r}] = {g}, reference {exact} (Σ|w·x| = {mag})");
+            err2 += (g - exact).powi(2);
+            ref2 += exact.powi(2);
+        }
+    }
+    let nmse = err2 / ref2.max(f64::MIN_POSITIVE);
+    eprintln!("{what}: NMSE {nmse:.2e}");
+    assert!(nmse < NMSE_BUDGET, "{what}: NMSE {nmse:e} over the budget {NMSE_BUDGET:e}");
+}
+
+/// Random Q8_0/Q5_0 blocks with varied f16 scales: negative, tiny (subnormal) and large ones.
+fn random_q8_blocks(format: BlockFormat, rows: usize, cols: usize, rng: &mut Rng) -> Vec<u8> {
+    let mut blocks = Vec::with_capacity(rows * cols / 32 * format.bytes());
+    for _ in 0..rows * cols / 32 {
+        let d = match rng.next() % 16 {
+            0 => half::f16::from_bits((rng.next() % 0x3ff) as u16 + 1), // subnormal
+            1 => half::f16::from_f32(-0.5 * rng.f32().abs() - 0.01),
+            2 => half::f16::from_f32(300.0 * rng.f32()),
+            _ => half::f16::from_f32(0.02 * rng.f32()),
+        };
+        blocks.extend_from_slice(&d.to_le_bytes());
+        blocks.extend((0..format.bytes() - 2).map(|_| rng.next() as u8));
+    }
+    blocks
+}
+
+fn run_q8_style(format: BlockFormat, gpu_format: QuantFormat, name: &str) {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ format.bytes() as u64);
+    for (rows, cols, n) in [(256, 640, 1), (640, 2048, 1), (2048, 640, 1), (37, 96, 3), (333, 640, 2)] {
+        let blocks = random_q8_blocks(format, rows, cols, &mut rng);
+        let x = rng.vec(n * cols, 4.0);
+        let cpu = Q8Matrix { format, blocks: blocks.clone(), rows, cols };
+        let mut w = vec![0f32; rows * cols];
+        for (r, row) in w.chunks_exact_mut(cols).enumerate() {
+            cpu.dequantize_row(r, 1.0, row);
+        }
+        let gm = GpuMatrix::upload(ctx, name, gpu_format, rows, cols, &blocks).expect("upload");
+        let t0 = Instant::now();
+        let got = matvec(ctx, &gm, &x, n).expect("matvec");
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        check(&format!("{name} ({rows}, {cols}) × {n} [{ms:.1} ms]"), &got, &w, &x, rows, cols, n);
+    }
+}
+
+#[test]
+fn matvec_q8_0_matches_dequantized_reference() {
+    run_q8_style(BlockFormat::Q8_0, QuantFormat::Q8_0, "matvec_q8_0");
+}
+
+#[test]
+fn matvec_q5_0_matches_dequantized_reference() {
+    run_q8_style(BlockFormat::Q5_0, QuantFormat::Q5_0, "matvec_q5_0");
+}
+
+fn run_k_quant(dtype: GgmlDType, gpu_format: QuantFormat, name: &str) {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ gpu_format.block_bytes() as u64);
+    for (rows, cols, n) in [(256, 512, 1), (640, 2048, 1), (2048, 768, 1), (37, 256, 3), (333, 1024, 2)] {
+        // Mixed magnitudes per 32-weight group, so the 6-bit sub-block scales and mins vary.
+        let data: Vec<f32> = (0..rows * cols)
+            .map(|i| {
+                let group = (i / 32) as u64;
+                let s = 0.01 + (group.wrapping_mul(0x9e37_79b9) % 97) as f32 / 40.0;
+                rng.f32() * s + if group.is_multiple_of(5) { 0.5 * s } else { 0.0 }
+            })
+            .collect();
+        let t = Tensor::from_vec(data, (rows, cols), &Device::Cpu).expect("tensor");
+        let q = QTensor::quantize(&t, dtype).expect("quantize");
+        let bytes = q.data().expect("data").into_owned();
+        let w: Vec<f32> = q.dequantize(&Device::Cpu).and_then(|d| d.flatten_all()).and_then(|d| d.to_vec1()).expect("dequantize");
+        let x = rng.vec(n * cols, 4.0);
+        let gm = GpuMatrix::upload(ctx, name, gpu_format, rows, cols, &bytes).expect("upload");
+        let t0 = Instant::now();
+        let got = matvec(ctx, &gm, &x, n).expect("matvec");
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        check(&format!("{name} ({rows}, {cols}) × {n} [{ms:.1} ms]"), &got, &w, &x, rows, cols, n);
+    }
+}
+
+#[test]
+fn matvec_q4_k_matches_dequantized_reference() {
+    run_k_quant(GgmlDType::Q4K, QuantFormat::Q4K, "matvec_q4_k");
+}
+
+#[test]
+fn matvec_q6_k_matches_dequantized_reference() {
+    run_k_quant(GgmlDType::Q6K, QuantFormat::Q6K, "matvec_q6_k");
+}
+
+#[test]
+fn matvec_splits_more_rows_than_one_dispatch_dimension_holds() {
+    let Some(ctx) = ctx() else { return };
+    // 70,000 rows > 65,535 workgroups per dimension: rows wrap into workgroup_id.y.
+    let (rows, cols) = (70_000, 32);
+    let mut rng = Rng(77);
+    let blocks = random_q8_blocks(BlockFormat::Q8_0, rows, cols, &mut rng);
+    let x = rng.vec(cols, 1.0);
+    let cpu = Q8Matrix { format: BlockFormat::Q8_0, blocks: blocks.clone(), rows, cols };
+    let mut w = vec![0f32; rows * cols];
+    for (r, row) in w.chunks_exact_mut(cols).enumerate() {
+        cpu.dequantize_row(r, 1.0, row);
+    }
+    let gm = GpuMatrix::upload(ctx, "tall", QuantFormat::Q8_0, rows, cols, &blocks).expect("upload");
+    let got = matvec(ctx, &gm, &x, 1).expect("matvec");
+    check("matvec_q8_0 (70000, 32)", &got, &w, &x, rows, cols, 1);
+}
+
+#[test]
+fn rmsnorm_matches_cpu() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(5);
+    for (rows, len) in [(1, 640), (7, 640), (5, 2048), (3, 256), (2, 1000)] {
+        let x = rng.vec(rows * len, 3.0);
+        let weight = rng.vec(len, 2.0);
+        let mut want = vec![0f32; x.len()];
+        tutor_runtime::forward::cpu::rmsnorm::rmsnorm(&mut want, &x, &weight, 1e-6);
+        let got = rmsnorm::rmsnorm(ctx, &x, &weight, 1e-6).expect("rmsnorm");
+        let err2: f64 = got.iter().zip(&want).map(|(&g, &w)| (g as f64 - w as f64).powi(2)).sum();
+        let ref2: f64 = want.iter().map(|&w| (w as f64).powi(2)).sum();
+        let nmse = err2 / ref2;
+        eprintln!("rmsnorm ({rows}, {len}): NMSE {nmse:.2e}");
+        assert!(nmse < NMSE_BUDGET, "rmsnorm ({rows}, {len}): NMSE {nmse:e}");
+        for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= 1e-5 * w.abs().max(1e-3), "rmsnorm ({rows}, {len}) [{i}]: {g} vs {w}");
+        }
+    }
+}
+
+#[test]
+fn shape_errors_are_typed_not_panics() {
+    let Some(ctx) = ctx() else { return };
+    let short = vec![0u8; 33];
+    assert!(matches!(GpuMatrix::upload(ctx, "w", QuantFormat::Q8_0, 1, 32, &short), Err(GpuError::Shape(_))));
+    assert!(matches!(GpuMatrix::upload(ctx, "w", QuantFormat::Q4K, 1, 32, &[0u8; 144]), Err(GpuError::Shape(_))));
+    let gm = GpuMatrix::upload(ctx, "w", QuantFormat::Q8_0, 1, 32, &[0u8; 34]).expect("upload");
+    assert!(matches!(matvec(ctx, &gm, &[0.0; 31], 1), Err(GpuError::Shape(_))));
+    assert!(matches!(rmsnorm::rmsnorm(ctx, &[0.0; 5], &[1.0; 2], 1e-6), Err(GpuError::Shape(_))));
+}
+
+/// Decode-shaped throughput (one activation row), printed; the assertion is only correctness
+/// of the first row. On llvmpipe this measures the CPU rasterizer, not a GPU.
+#[test]
+fn matvec_throughput_report() {
+    let Some(ctx) = ctx() else { return };
+    let (rows, cols) = (4096, 2048);
+    let mut rng = Rng(11);
+    for (format, name) in [(QuantFormat::Q8_0, "matvec_q8_0"), (QuantFormat::Q5_0, "matvec_q5_0"), (QuantFormat::Q4K, "matvec_q4_k"), (QuantFormat::Q6K, "matvec_q6_k")] {
+        let bytes: Vec<u8> = match format {
+            QuantFormat::Q8_0 => random_q8_blocks(BlockFormat::Q8_0, rows, cols, &mut rng),
+            QuantFormat::Q5_0 => random_q8_blocks(BlockFormat::Q5_0, rows, cols, &mut rng),
+            // Any bytes are valid K-quant blocks except f16 NaN/inf scales; keep the scales small.
+            _ => {
+                let mut b: Vec<u8> = (0..rows * cols / 256 * format.block_bytes()).map(|_| rng.next() as u8).collect();
+                for blk in b.chunks_exact_mut(format.block_bytes()) {
+                    let at = if format == QuantFormat::Q4K { 0 } else { 208 };
+                    blk[at + 1] = 0x20;
+                    if format == QuantFormat::Q4K {
+                        blk[3] = 0x20;
+                    }
+                }
+                b
+            }
+        };
+        let gm = GpuMatrix::upload(ctx, name, format, rows, cols, &bytes).expect("upload");
+        let x = ctx.upload_f32("x", &rng.vec(cols, 1.0)).expect("x");
+        let y = ctx.output_f32("y", rows).expect("y");
+        let iters = 5;
+        let mut enc = ctx.encoder("warmup");
+        tutor_runtime::forward::gpu::matvec::encode_matvec(ctx, &mut enc, &gm, &x, &y, 1).expect("encode");
+        ctx.submit_and_wait(enc).expect("warmup");
+        let t0 = Instant::now();
+        let mut enc = ctx.encoder("bench");
+        for _ in 0..iters {
+            tutor_runtime::forward::gpu::matvec::encode_matvec(ctx, &mut enc, &gm, &x, &y, 1).expect("encode");
+        }
+        ctx.submit_and_wait(enc).expect("bench");
+        let s = t0.elapsed().as_secs_f64() / iters as f64;
+        let out = ctx.read_f32(None, &y, rows).expect("read");
+        assert!(out.iter().all(|v| v.is_finite()), "{name}: non-finite output");
+        eprintln!(
+            "{name} ({rows}, {cols}) decode: {:.2} ms/matvec, {:.2} GB/s of weights, {:.2} GFLOP/s on {}",
+            s * 1e3,
+            bytes.len() as f64 / s / 1e9,
+            2.0 * (rows * cols) as f64 / s / 1e9,
+            ctx.adapter_info
+        );
+    }
+}
