@@ -180,3 +180,58 @@ fn corrupt_model_is_a_typed_js_error() {
     let kind = js_sys::Reflect::get(&err, &"kind".into()).unwrap().as_string();
     assert_eq!(kind.as_deref(), Some("model_file"));
 }
+
+/// WGSL kernels on the browser's WebGPU (SwiftShader in headless Chromium, no `shader-f16`):
+/// rmsnorm and the Q8_0 / Q5_0 matvecs against CPU references on the same dequantized weights.
+#[wasm_bindgen_test]
+async fn gpu_kernels_run_on_browser_webgpu() {
+    use tutor_runtime::forward::cpu::q8_matmul::{BlockFormat, Q8Matrix};
+    use tutor_runtime::forward::gpu::matvec::matvec_async;
+    use tutor_runtime::forward::gpu::rmsnorm::rmsnorm_async;
+    use tutor_runtime::forward::gpu::{GpuContext, GpuMatrix, QuantFormat};
+
+    let ctx = GpuContext::new_async().await.expect("WebGPU adapter under --enable-unsafe-webgpu");
+    let mut s = 0x1234_5678u32;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        s
+    };
+    let nmse = |got: &[f32], want: &[f64]| {
+        let num: f64 = got.iter().zip(want).map(|(&g, &w)| (g as f64 - w).powi(2)).sum();
+        num / want.iter().map(|w| w * w).sum::<f64>().max(1e-30)
+    };
+
+    let x: Vec<f32> = (0..3 * 640).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
+    let w: Vec<f32> = (0..640).map(|_| 0.5 + (next() % 1000) as f32 / 1000.0).collect();
+    let got = rmsnorm_async(&ctx, &x, &w, 1e-6).await.expect("rmsnorm");
+    let mut want = Vec::new();
+    for row in x.chunks(640) {
+        let ms: f64 = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / 640.0;
+        want.extend(row.iter().zip(&w).map(|(&v, &g)| v as f64 / (ms + 1e-6).sqrt() * g as f64));
+    }
+    assert!(nmse(&got, &want) < 1e-10, "rmsnorm NMSE {}", nmse(&got, &want));
+
+    for (format, qf) in [(BlockFormat::Q8_0, QuantFormat::Q8_0), (BlockFormat::Q5_0, QuantFormat::Q5_0)] {
+        let (rows, cols) = (96, 640);
+        let mut blocks = Vec::new();
+        for _ in 0..rows * cols / 32 {
+            blocks.extend_from_slice(&half::f16::from_f32((next() % 1000) as f32 / 20_000.0).to_le_bytes());
+            blocks.extend((0..format.bytes() - 2).map(|_| next() as u8));
+        }
+        let m = Q8Matrix { format, blocks, rows, cols };
+        let gm = GpuMatrix::upload(&ctx, "w", qf, rows, cols, &m.blocks).expect("upload");
+        let xs = &x[..2 * cols];
+        let got = matvec_async(&ctx, &gm, xs, 2).await.expect("matvec");
+        let mut row = vec![0f32; cols];
+        let mut want = vec![0f64; 2 * rows];
+        for r in 0..rows {
+            m.dequantize_row(r, 1.0, &mut row);
+            for t in 0..2 {
+                want[t * rows + r] = row.iter().zip(&xs[t * cols..]).map(|(&a, &b)| a as f64 * b as f64).sum();
+            }
+        }
+        assert!(nmse(&got, &want) < 1e-10, "{format:?} NMSE {}", nmse(&got, &want));
+    }
+}
