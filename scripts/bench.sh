@@ -6,22 +6,28 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 REPS=5
+SMOKE=0
+TUTOR_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tutor"
 PP=128
 TG=64
 OUT="$ROOT/BENCHMARKS.md"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --reps) REPS="$2"; shift 2 ;;
-    --smoke) REPS=1; PP=16; TG=8; OUT="$(mktemp)"; shift ;;
+    --smoke) SMOKE=1; REPS=1; PP=16; TG=8; OUT="$(mktemp)"; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 models/fetch-model.sh >/dev/null
 MODEL="${TUTOR_MODEL:-$ROOT/models/cache/gemma-3-270m-q4_k_m.gguf}"
-cargo build --release --bin tutor
+# The smoke run reuses the binary the test build just made (a plain build resolves features
+# without dev-dependencies and would recompile candle).
+if [[ "$SMOKE" == 0 || ! -x "$TUTOR_BIN" ]]; then
+  cargo build --release --bin tutor
+fi
 RESULTS="$(mktemp)"
 for t in 1 2; do
-  ./target/release/tutor bench --model "$MODEL" --threads "$t" --reps "$REPS" --prompt-tokens "$PP" --gen-tokens "$TG" | tee -a "$RESULTS"
+  "$TUTOR_BIN" bench --model "$MODEL" --threads "$t" --reps "$REPS" --prompt-tokens "$PP" --gen-tokens "$TG" | tee -a "$RESULTS"
 done
 CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 FLAGS="$(grep -o -w -E 'avx2|avx512f|avx512_vnni|avx512vnni' /proc/cpuinfo | sort -u | tr '\n' ' ')"
