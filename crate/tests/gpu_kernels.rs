@@ -16,7 +16,10 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use tutor_runtime::forward::cpu::q8_matmul::{BlockFormat, Q8Matrix};
 use tutor_runtime::forward::gpu::matvec::matvec;
-use tutor_runtime::forward::gpu::{rmsnorm, GpuContext, GpuError, GpuMatrix, QuantFormat};
+use tutor_runtime::forward::config::RopeStyle;
+use tutor_runtime::forward::cpu::attention::AttentionShape;
+use tutor_runtime::forward::gpu::rope::RopeShape;
+use tutor_runtime::forward::gpu::{add, attention, embed, gelu_gate, rmsnorm, rope, silu_gate, softmax, GpuContext, GpuError, GpuMatrix, QuantFormat};
 
 const NMSE_BUDGET: f64 = 1e-10;
 const ELEMENT_BUDGET: f64 = 1e-5;
@@ -254,4 +257,201 @@ fn matvec_throughput_report() {
             ctx.adapter_info
         );
     }
+}
+
+/// NMSE of `got` against `want`, and the largest |got − want| / max(|want|, floor).
+fn errors(got: &[f32], want: &[f32], floor: f32) -> (f64, f64) {
+    assert_eq!(got.len(), want.len(), "length");
+    let err2: f64 = got.iter().zip(want).map(|(&g, &w)| (g as f64 - w as f64).powi(2)).sum();
+    let ref2: f64 = want.iter().map(|&w| (w as f64).powi(2)).sum();
+    let rel = got.iter().zip(want).map(|(&g, &w)| ((g - w).abs() / w.abs().max(floor)) as f64).fold(0.0, f64::max);
+    (err2 / ref2.max(f64::MIN_POSITIVE), rel)
+}
+
+/// Asserts NMSE < NMSE_BUDGET and every element within `rel_budget` · max(|ref|, floor).
+fn check_close(what: &str, got: &[f32], want: &[f32], floor: f32, rel_budget: f64) {
+    assert!(got.iter().all(|v| v.is_finite()), "{what}: non-finite output");
+    let (nmse, rel) = errors(got, want, floor);
+    eprintln!("{what}: NMSE {nmse:.2e}, max rel err {rel:.2e}");
+    assert!(nmse < NMSE_BUDGET, "{what}: NMSE {nmse:e} over {NMSE_BUDGET:e}");
+    assert!(rel <= rel_budget, "{what}: max relative error {rel:e} over {rel_budget:e}");
+}
+
+/// RoPE budget: the host computes the frequencies with the CPU's expression, so angles are
+/// identical; only sin/cos (after an exact-ish reduction to [-π, π]) differ. Every element
+/// within 2e-6 of the reference relative to the larger of its pair's norm (rotations keep it).
+#[test]
+fn rope_matches_cpu() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(21);
+    for style in [RopeStyle::Normal, RopeStyle::Neox] {
+        for (rows, n_heads, head_dim, start_pos, theta) in [(1, 4, 64, 0, 10_000.0f32), (1, 8, 256, 8191, 1_000_000.0), (7, 4, 128, 3, 10_000.0), (5, 1, 256, 30_000, 10_000.0), (3, 2, 2, 17, 10_000.0)] {
+            let x = rng.vec(rows * n_heads * head_dim, 2.0);
+            let mut want = x.clone();
+            for (r, row) in want.chunks_exact_mut(n_heads * head_dim).enumerate() {
+                tutor_runtime::forward::cpu::rope::rope(row, head_dim, start_pos + r, theta, style, None);
+            }
+            let s = RopeShape { rows, n_heads, head_dim, start_pos, theta, style };
+            let got = rope::rope(ctx, &x, &s).expect("rope");
+            let what = format!("rope {style:?} ({rows}, {n_heads}×{head_dim}) @ {start_pos}");
+            assert!(got.iter().all(|v| v.is_finite()), "{what}: non-finite");
+            let (nmse, _) = errors(&got, &want, 1e-3);
+            let max_abs = got.iter().zip(&want).map(|(&g, &w)| (g - w).abs()).fold(0f32, f32::max);
+            eprintln!("{what}: NMSE {nmse:.2e}, max abs err {max_abs:.2e} (inputs ≤ 2)");
+            assert!(nmse < NMSE_BUDGET, "{what}: NMSE {nmse:e}");
+            assert!(max_abs <= 2e-6 * 2.0 * 2f32.sqrt(), "{what}: max abs err {max_abs:e}");
+        }
+    }
+}
+
+/// Elementwise ops: every element within 1e-5 relative error (floored at 1e-6 absolute), NMSE < 1e-10.
+#[test]
+fn gated_activations_match_cpu() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(33);
+    for len in [1, 63, 640, 2048 * 3 + 5, 200_000] {
+        let mut gate = rng.vec(len, 6.0);
+        // Include large magnitudes, where tanh and exp saturate.
+        if len > 10 {
+            gate[0] = 40.0;
+            gate[1] = -40.0;
+            gate[2] = 0.0;
+            gate[3] = 1e-4;
+        }
+        let up = rng.vec(len, 3.0);
+        let mut want = gate.clone();
+        tutor_runtime::forward::cpu::gelu::gelu_gate(&mut want, &up);
+        let got = gelu_gate::gelu_gate(ctx, &gate, &up).expect("gelu_gate");
+        // 1 + tanh(u) cancels for negative gates (on the CPU too: its own error there is
+        // ~ulp(1)·|x·up|/2), so GELU's budget is 1e-5 relative plus 2e-7·|x·up| absolute.
+        let (nmse, _) = errors(&got, &want, 1e-6);
+        let mut worst = 0f64;
+        for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+            let budget = 1e-5 * w.abs() as f64 + 2e-7 * (gate[i] * up[i]).abs() as f64 + 1e-30;
+            let e = (g - w).abs() as f64;
+            worst = worst.max(e / budget);
+            assert!(e <= budget, "gelu_gate ({len}) [{i}]: {g} vs {w} (gate {}, up {})", gate[i], up[i]);
+        }
+        eprintln!("gelu_gate ({len}): NMSE {nmse:.2e}, worst error {worst:.2} of its budget");
+        assert!(nmse < NMSE_BUDGET, "gelu_gate ({len}): NMSE {nmse:e}");
+        let mut want = gate.clone();
+        tutor_runtime::forward::cpu::silu::silu_gate(&mut want, &up);
+        let got = silu_gate::silu_gate(ctx, &gate, &up).expect("silu_gate");
+        check_close(&format!("silu_gate ({len})"), &got, &want, 1e-6, 1e-5);
+    }
+}
+
+/// Residual add is one f32 addition per element: bit-identical to the CPU.
+#[test]
+fn add_is_exact() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(44);
+    for len in [1, 640, 70_001] {
+        let a = rng.vec(len, 5.0);
+        let b = rng.vec(len, 5.0);
+        let want: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+        let got = add::add(ctx, &a, &b).expect("add");
+        assert_eq!(got, want, "add ({len})");
+    }
+}
+
+/// Softmax: every probability within 1e-5 relative error (floored at 1e-12), NMSE < 1e-10,
+/// against the CPU op (rows up to 5,000) or an f64 softmax (a 262,144-long row).
+#[test]
+fn softmax_matches_cpu() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(55);
+    for (rows, len) in [(1, 1), (1, 7), (4, 640), (3, 5000), (2, 262_144)] {
+        let mut x = rng.vec(rows * len, 20.0);
+        x[0] = 1000.0; // large logits must not overflow
+        let mut want = x.clone();
+        for r in want.chunks_exact_mut(len) {
+            tutor_runtime::forward::cpu::softmax::softmax(r);
+        }
+        if len > 10_000 {
+            // The CPU op sums a long row serially in f32 (its own relative error grows to
+            // ~1e-4 at 262k values); long rows are checked against an f64 softmax instead.
+            for (w, xr) in want.chunks_exact_mut(len).zip(x.chunks_exact(len)) {
+                let m = xr.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+                let sum: f64 = xr.iter().map(|&v| (v as f64 - m).exp()).sum();
+                for (o, &v) in w.iter_mut().zip(xr) {
+                    *o = ((v as f64 - m).exp() / sum) as f32;
+                }
+            }
+        }
+        let got = softmax::softmax(ctx, &x, len).expect("softmax");
+        check_close(&format!("softmax ({rows}, {len})"), &got, &want, 1e-12, 1e-5);
+    }
+}
+
+/// Attention: outputs are convex combinations of values in [-1, 1]; every element within
+/// 2e-5 absolute of the CPU (floored relative error with floor 1), NMSE < 1e-10.
+#[test]
+fn attention_matches_cpu() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(66);
+    // (n, start_pos, n_heads, n_kv_heads, head_dim, window)
+    for (n, start_pos, n_heads, n_kv_heads, head_dim, window) in [
+        (1, 0, 4, 1, 256, None),
+        (1, 300, 4, 1, 256, None),
+        (1, 300, 4, 1, 256, Some(64)),
+        (17, 0, 4, 2, 64, None),
+        (9, 40, 8, 8, 32, Some(16)),
+        (33, 100, 6, 2, 128, Some(512)),
+        (5, 3, 2, 1, 2, Some(1)),
+    ] {
+        let s = AttentionShape { n_heads, n_kv_heads, head_dim, scale: 1.0 / (head_dim as f32).sqrt(), window };
+        let positions = start_pos + n;
+        let q = rng.vec(n * n_heads * head_dim, 2.0);
+        let k = rng.vec(positions * n_kv_heads * head_dim, 2.0);
+        let v = rng.vec(positions * n_kv_heads * head_dim, 1.0);
+        let want = tutor_runtime::forward::cpu::attention::attention(&q, &k, &v, start_pos, &s);
+        let got = attention::attention(ctx, &q, &k, &v, start_pos, &s).expect("attention");
+        check_close(&format!("attention n={n} @ {start_pos} {n_heads}/{n_kv_heads}×{head_dim} window {window:?}"), &got, &want, 1.0, 2e-5);
+    }
+}
+
+/// Embedding rows: the same two f32 products in the same order as the CPU, so bit-identical.
+#[test]
+fn embed_matches_cpu_exactly() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(88);
+    let (rows, cols) = (300, 640);
+    let blocks = random_q8_blocks(BlockFormat::Q8_0, rows, cols, &mut rng);
+    let cpu = Q8Matrix { format: BlockFormat::Q8_0, blocks: blocks.clone(), rows, cols };
+    let table = tutor_runtime::forward::weights::Matrix {
+        data: tutor_runtime::forward::weights::MatrixData::Q8(std::sync::Arc::new(cpu)),
+        rows,
+        cols,
+    };
+    let gm = GpuMatrix::upload(ctx, "embed table", QuantFormat::Q8_0, rows, cols, &blocks).expect("upload");
+    let ids = [0u32, 299, 7, 7, 150];
+    let scale = (cols as f32).sqrt();
+    let want = tutor_runtime::forward::cpu::embed::embed(&table, &ids, scale).expect("cpu embed");
+    let got = embed::embed(ctx, &gm, &ids, scale).expect("embed");
+    assert_eq!(got, want);
+    assert!(matches!(embed::embed(ctx, &gm, &[300], 1.0), Err(GpuError::Shape(_))));
+}
+
+#[test]
+fn new_op_shape_errors_are_typed() {
+    let Some(ctx) = ctx() else { return };
+    assert!(matches!(add::add(ctx, &[0.0; 3], &[0.0; 2]), Err(GpuError::Shape(_))));
+    assert!(matches!(gelu_gate::gelu_gate(ctx, &[0.0; 3], &[0.0; 4]), Err(GpuError::Shape(_))));
+    assert!(matches!(silu_gate::silu_gate(ctx, &[0.0; 3], &[0.0; 4]), Err(GpuError::Shape(_))));
+    assert!(matches!(softmax::softmax(ctx, &[0.0; 5], 2), Err(GpuError::Shape(_))));
+    assert!(matches!(softmax::softmax(ctx, &[], 0), Err(GpuError::Shape(_))));
+    let odd = RopeShape { rows: 1, n_heads: 1, head_dim: 3, start_pos: 0, theta: 1e4, style: RopeStyle::Neox };
+    assert!(matches!(rope::rope(ctx, &[0.0; 3], &odd), Err(GpuError::Shape(_))));
+    let s = RopeShape { head_dim: 4, ..odd };
+    assert!(matches!(rope::rope(ctx, &[0.0; 5], &s), Err(GpuError::Shape(_))));
+    let a = AttentionShape { n_heads: 3, n_kv_heads: 2, head_dim: 4, scale: 1.0, window: None };
+    assert!(matches!(attention::attention(ctx, &[0.0; 12], &[0.0; 8], &[0.0; 8], 0, &a), Err(GpuError::Shape(_))));
+    let a = AttentionShape { n_heads: 2, n_kv_heads: 1, head_dim: 4, scale: 1.0, window: None };
+    // Cache shorter than start_pos + n positions.
+    assert!(matches!(attention::attention(ctx, &[0.0; 8], &[0.0; 4], &[0.0; 4], 1, &a), Err(GpuError::Shape(_))));
+    // Encoding with a too-small buffer is a Shape error too.
+    let small = ctx.output_f32("small", 2).expect("buffer");
+    let mut enc = ctx.encoder("shape");
+    assert!(matches!(add::encode_add(ctx, &mut enc, &small, &small, 3), Err(GpuError::Shape(_))));
 }

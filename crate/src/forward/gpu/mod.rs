@@ -11,14 +11,26 @@
 //! Every op has an `encode_*` function that records its dispatch into a command encoder (so a
 //! forward pass can record a whole step into one submission) and, natively, a blocking
 //! convenience that uploads, runs and reads back (used by the tests).
+//!
+//! Ops: `rmsnorm`, `matvec_{q8_0,q5_0,q4_k,q6_k}`, `rope` (in place; host-computed frequencies so
+//! angles equal the CPU's), `gelu_gate`/`silu_gate` (in place), `add` (residual, in place),
+//! `softmax` (rows, in place), `attention` (decode and prefill over an f32 KV cache; needs a
+//! `scores` scratch buffer of `attention::scores_len` f32) and `embed` (Q8_0 tables).
 
+pub mod add;
+pub mod attention;
 pub mod context;
+pub mod embed;
+pub mod gelu_gate;
 pub mod matvec;
 pub mod matvec_q4_k;
 pub mod matvec_q5_0;
 pub mod matvec_q6_k;
 pub mod matvec_q8_0;
 pub mod rmsnorm;
+pub mod rope;
+pub mod silu_gate;
+pub mod softmax;
 
 pub use context::{GpuContext, Kernel};
 pub use matvec::{GpuMatrix, QuantFormat};
@@ -42,4 +54,35 @@ pub enum GpuError {
     Readback(String),
     #[error("bad shape: {0}")]
     Shape(String),
+}
+
+/// A 2-D workgroup grid holding `groups` workgroups: `[groups_x, groups_y]`, with `groups_x` at
+/// most the per-dimension limit; kernels recover the linear index as `wid.x + wid.y * groups_x`.
+pub(crate) fn grid(ctx: &GpuContext, groups: usize) -> [u32; 2] {
+    let max = ctx.limits.max_compute_workgroups_per_dimension.max(1) as usize;
+    let gx = groups.clamp(1, max);
+    [gx as u32, groups.div_ceil(gx) as u32]
+}
+
+/// `GpuError::Shape` unless `buf` holds at least `floats` 32-bit values.
+pub(crate) fn need(op: &str, what: &str, buf: &wgpu::Buffer, floats: usize) -> Result<(), GpuError> {
+    let bytes = (floats as u64).saturating_mul(4);
+    if buf.size() < bytes {
+        return Err(GpuError::Shape(format!("{op}: {what} needs {bytes} bytes, its buffer has {}", buf.size())));
+    }
+    Ok(())
+}
+
+/// `GpuError::Shape` unless `v` fits the u32 that kernels index with.
+pub(crate) fn as_u32(op: &str, what: &str, v: usize) -> Result<u32, GpuError> {
+    u32::try_from(v).map_err(|_| GpuError::Shape(format!("{op}: {what} = {v} does not fit in u32")))
+}
+
+/// A storage buffer holding `data` that kernels may write in place and
+/// [`GpuContext::read_f32`] can read back (unlike [`GpuContext::upload_f32`], also COPY_SRC).
+pub(crate) fn upload_rw(ctx: &GpuContext, name: &str, data: &[f32]) -> Result<wgpu::Buffer, GpuError> {
+    let buf = ctx.output_f32(name, data.len())?;
+    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    ctx.queue.write_buffer(&buf, 0, &bytes);
+    Ok(buf)
 }

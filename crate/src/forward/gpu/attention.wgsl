@@ -1,0 +1,99 @@
+// Causal attention over an f32 KV cache with grouped KV heads and an optional sliding window
+// (as forward::cpu::attention). Query row t is at position p = start_pos + t and sees keys
+// j in lo..=p, lo = max(0, p + 1 - window) (window 0 = none). One workgroup per (t, head):
+// scores (scaled dot products) go to `scores` (one `positions`-long slot per workgroup), then a
+// stable softmax, then each invocation sums weighted values for its output dimensions.
+
+struct Params {
+    n: u32,
+    n_heads: u32,
+    n_kv_heads: u32,
+    head_dim: u32,
+    start_pos: u32,
+    scale: f32,
+    window: u32,
+    positions: u32,
+    groups_x: u32,
+}
+
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k_cache: array<f32>;
+@group(0) @binding(2) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> scores: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
+
+const WG: u32 = 64u;
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(64)
+fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let job = wid.x + wid.y * params.groups_x;
+    if (job >= params.n * params.n_heads) {
+        return;
+    }
+    let t = job / params.n_heads;
+    let h = job % params.n_heads;
+    let hd = params.head_dim;
+    let kvh = h / (params.n_heads / params.n_kv_heads);
+    let kv_dim = params.n_kv_heads * hd;
+    let q_off = t * params.n_heads * hd + h * hd;
+    let p = params.start_pos + t;
+    var lo = 0u;
+    if (params.window != 0u && p + 1u > params.window) {
+        lo = p + 1u - params.window;
+    }
+    let s_off = job * params.positions;
+
+    // Scores and their maximum.
+    var m = -3.4028235e38;
+    for (var j = lo + lid; j <= p; j += WG) {
+        let k_off = j * kv_dim + kvh * hd;
+        var acc = 0.0;
+        for (var d = 0u; d < hd; d++) {
+            acc += q[q_off + d] * k_cache[k_off + d];
+        }
+        let s = acc * params.scale;
+        scores[s_off + j] = s;
+        m = max(m, s);
+    }
+    partial[lid] = m;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            partial[lid] = max(partial[lid], partial[lid + s]);
+        }
+        workgroupBarrier();
+    }
+    let row_max = partial[0];
+    workgroupBarrier();
+
+    // exp and their sum (each invocation rewrites only its own scores).
+    var sum = 0.0;
+    for (var j = lo + lid; j <= p; j += WG) {
+        let e = exp(scores[s_off + j] - row_max);
+        scores[s_off + j] = e;
+        sum += e;
+    }
+    partial[lid] = sum;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            partial[lid] += partial[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let inv = 1.0 / partial[0];
+    // Make every invocation's exp values visible before they are read across the workgroup.
+    storageBarrier();
+    workgroupBarrier();
+
+    // out[d] = Σ_j softmax_j · v[j][d], as the CPU: weights normalized first.
+    for (var d = lid; d < hd; d += WG) {
+        var acc = 0.0;
+        for (var j = lo; j <= p; j++) {
+            acc += (scores[s_off + j] * inv) * v_cache[j * kv_dim + kvh * hd + d];
+        }
+        out[q_off + d] = acc;
+    }
+}

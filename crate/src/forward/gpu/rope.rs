@@ -1,0 +1,62 @@
+//! `rope`: rotary position embedding in place on rows of heads, row r at position
+//! `start_pos + r` (the GPU twin of `forward::cpu::rope::rope` without frequency factors).
+
+use super::{as_u32, grid, need, GpuContext, GpuError, Kernel};
+use crate::forward::config::RopeStyle;
+
+pub const KERNEL: Kernel = Kernel { name: "rope", sources: &[include_str!("rope.wgsl")] };
+
+/// Shape of one RoPE call: `rows` rows of `n_heads` heads of `head_dim` (even) f32.
+#[derive(Debug, Clone, Copy)]
+pub struct RopeShape {
+    pub rows: usize,
+    pub n_heads: usize,
+    pub head_dim: usize,
+    pub start_pos: usize,
+    pub theta: f32,
+    pub style: RopeStyle,
+}
+
+impl RopeShape {
+    fn check(&self) -> Result<(), GpuError> {
+        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) || self.n_heads == 0 {
+            return Err(GpuError::Shape(format!("rope: {} heads of {} (head_dim must be even and non-zero)", self.n_heads, self.head_dim)));
+        }
+        Ok(())
+    }
+}
+
+/// Records RoPE over the first `rows * n_heads * head_dim` f32 of `x`, in place.
+pub fn encode_rope(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, s: &RopeShape) -> Result<(), GpuError> {
+    s.check()?;
+    let len = s.rows.saturating_mul(s.n_heads).saturating_mul(s.head_dim);
+    need("rope", "x", x, len)?;
+    as_u32("rope", "rows * n_heads * head_dim", len)?;
+    as_u32("rope", "start_pos + rows", s.start_pos.saturating_add(s.rows))?;
+    let pairs = len / 2;
+    let [gx, gy] = grid(ctx, pairs.div_ceil(64));
+    let neox = u32::from(matches!(s.style, RopeStyle::Neox));
+    // The same f32 expression as the CPU op, so both rotate by identical angles.
+    let freqs: Vec<f32> = (0..s.head_dim / 2).map(|i| s.theta.powf(-2.0 * i as f32 / s.head_dim as f32)).collect();
+    let fb = ctx.upload_f32("rope freqs", &freqs)?;
+    let params = ctx.uniform_u32("rope params", &[s.rows as u32, s.n_heads as u32, s.head_dim as u32, s.start_pos as u32, neox, gx]);
+    ctx.encode_dispatch(encoder, &KERNEL, &[x, &fb, &params], [gx, gy, 1])
+}
+
+/// Uploads `x` (`s.rows` rows of heads), applies RoPE and reads it back.
+pub async fn rope_async(ctx: &GpuContext, x: &[f32], s: &RopeShape) -> Result<Vec<f32>, GpuError> {
+    s.check()?;
+    if x.len() != s.rows * s.n_heads * s.head_dim {
+        return Err(GpuError::Shape(format!("rope: {} values are not {} rows of {} heads of {}", x.len(), s.rows, s.n_heads, s.head_dim)));
+    }
+    let xb = super::upload_rw(ctx, "rope x", x)?;
+    let mut encoder = ctx.encoder("rope");
+    encode_rope(ctx, &mut encoder, &xb, s)?;
+    ctx.read_f32_async(Some(encoder), &xb, x.len()).await
+}
+
+/// Blocking [`rope_async`] (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn rope(ctx: &GpuContext, x: &[f32], s: &RopeShape) -> Result<Vec<f32>, GpuError> {
+    pollster::block_on(rope_async(ctx, x, s))
+}

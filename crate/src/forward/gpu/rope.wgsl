@@ -1,0 +1,51 @@
+// Rotary position embedding in place on rows of heads (as forward::cpu::rope). Row r is at
+// position start_pos + r; pair i of a head uses frequency freqs[i] (theta^(-2i/head_dim),
+// computed by the host with the CPU's powf so angles match it bit for bit) and the pairing (2i, 2i+1) (neox = 0) or (i, i + head_dim/2) (neox = 1).
+// One invocation per (row, head, pair).
+
+struct Params {
+    rows: u32,
+    n_heads: u32,
+    head_dim: u32,
+    start_pos: u32,
+    neox: u32,
+    groups_x: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<storage, read> freqs: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+// 2π = TWO_PI_HI + TWO_PI_LO, TWO_PI_HI with few mantissa bits so k * TWO_PI_HI is exact.
+const TWO_PI_HI: f32 = 6.28125;
+const TWO_PI_LO: f32 = 0.0019353071795864769;
+const INV_TWO_PI: f32 = 0.15915494309189535;
+
+@compute @workgroup_size(64)
+fn rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let half = params.head_dim / 2u;
+    let idx = (wid.x + wid.y * params.groups_x) * 64u + lid;
+    if (idx >= params.rows * params.n_heads * half) {
+        return;
+    }
+    let i = idx % half;
+    let head = idx / half; // row * n_heads + head within the row
+    let row = head / params.n_heads;
+    let base = head * params.head_dim;
+    let angle = f32(params.start_pos + row) * freqs[i];
+    // Cody-Waite reduction to [-π, π]: GPU sin/cos are only accurate on a small range.
+    let k = round(angle * INV_TWO_PI);
+    let r = (angle - k * TWO_PI_HI) - k * TWO_PI_LO;
+    let s = sin(r);
+    let c = cos(r);
+    var a = base + 2u * i;
+    var b = a + 1u;
+    if (params.neox != 0u) {
+        a = base + i;
+        b = a + half;
+    }
+    let x0 = x[a];
+    let x1 = x[b];
+    x[a] = x0 * c - x1 * s;
+    x[b] = x0 * s + x1 * c;
+}
