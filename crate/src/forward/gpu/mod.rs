@@ -86,3 +86,33 @@ pub(crate) fn upload_rw(ctx: &GpuContext, name: &str, data: &[f32]) -> Result<wg
     ctx.queue.write_buffer(&buf, 0, &bytes);
     Ok(buf)
 }
+
+/// Records an in-place elementwise kernel `a[i] = f(a[i], b[i])` over the first `len` f32
+/// (the shape shared by `add`, `gelu_gate` and `silu_gate`: bindings a, b, params {len, gx}).
+pub(crate) fn encode_pairwise(
+    ctx: &GpuContext,
+    encoder: &mut wgpu::CommandEncoder,
+    kernel: &Kernel,
+    (a_name, a): (&str, &wgpu::Buffer),
+    (b_name, b): (&str, &wgpu::Buffer),
+    len: usize,
+) -> Result<(), GpuError> {
+    need(kernel.name, a_name, a, len)?;
+    need(kernel.name, b_name, b, len)?;
+    let n = as_u32(kernel.name, "len", len)?;
+    let [gx, gy] = grid(ctx, len.div_ceil(64));
+    let params = ctx.uniform_u32(&format!("{} params", kernel.name), &[n, gx]);
+    ctx.encode_dispatch(encoder, kernel, &[a, b, &params], [gx, gy, 1])
+}
+
+/// Uploads `a` and `b` (equal lengths), runs a pairwise kernel and returns the new `a`.
+pub(crate) async fn run_pairwise(ctx: &GpuContext, kernel: &Kernel, a: &[f32], b: &[f32]) -> Result<Vec<f32>, GpuError> {
+    if a.len() != b.len() {
+        return Err(GpuError::Shape(format!("{}: {} values vs {}", kernel.name, a.len(), b.len())));
+    }
+    let ab = upload_rw(ctx, &format!("{} a", kernel.name), a)?;
+    let bb = ctx.upload_f32(&format!("{} b", kernel.name), b)?;
+    let mut encoder = ctx.encoder(kernel.name);
+    encode_pairwise(ctx, &mut encoder, kernel, ("a", &ab), ("b", &bb), a.len())?;
+    ctx.read_f32_async(Some(encoder), &ab, a.len()).await
+}
