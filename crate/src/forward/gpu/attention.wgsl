@@ -23,8 +23,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-const WG: u32 = 64u;
-var<workgroup> partial: array<f32, WG>;
+// WG, partial, workgroup_max and workgroup_sum come from reduce.wgsl.
 
 @compute @workgroup_size(64)
 fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -57,16 +56,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         scores[s_off + j] = s;
         m = max(m, s);
     }
-    partial[lid] = m;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            partial[lid] = max(partial[lid], partial[lid + s]);
-        }
-        workgroupBarrier();
-    }
-    let row_max = partial[0];
-    workgroupBarrier();
+    let row_max = workgroup_max(lid, m);
 
     // exp and their sum (each invocation rewrites only its own scores).
     var sum = 0.0;
@@ -75,15 +65,8 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         scores[s_off + j] = e;
         sum += e;
     }
-    partial[lid] = sum;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            partial[lid] += partial[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let inv = 1.0 / partial[0];
+    let total = workgroup_sum(lid, sum);
+    let inv = 1.0 / total;
     // Make every invocation's exp values visible before they are read across the workgroup.
     storageBarrier();
     workgroupBarrier();

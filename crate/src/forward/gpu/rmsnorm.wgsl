@@ -12,8 +12,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-const WG: u32 = 64u;
-var<workgroup> partial: array<f32, WG>;
+// WG, partial, workgroup_max and workgroup_sum come from reduce.wgsl.
 
 @compute @workgroup_size(64)
 fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -27,16 +26,9 @@ fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         let v = x[off + i];
         ss += v * v;
     }
-    partial[lid] = ss;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            partial[lid] += partial[lid + s];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lid, ss);
     // 1 / sqrt, not inverseSqrt: WGSL allows inverseSqrt 2 ULP, sqrt and division are tighter.
-    let scale = 1.0 / sqrt(partial[0] / f32(params.len) + params.eps);
+    let scale = 1.0 / sqrt(total / f32(params.len) + params.eps);
     for (var i = lid; i < params.len; i += WG) {
         out[off + i] = x[off + i] * scale * weight[i];
     }

@@ -10,8 +10,7 @@ struct Params {
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<uniform> params: Params;
 
-const WG: u32 = 64u;
-var<workgroup> partial: array<f32, WG>;
+// WG, partial, workgroup_max and workgroup_sum come from reduce.wgsl.
 
 @compute @workgroup_size(64)
 fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -24,31 +23,15 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     for (var i = lid; i < params.len; i += WG) {
         m = max(m, x[off + i]);
     }
-    partial[lid] = m;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            partial[lid] = max(partial[lid], partial[lid + s]);
-        }
-        workgroupBarrier();
-    }
-    let row_max = partial[0];
-    workgroupBarrier();
+    let row_max = workgroup_max(lid, m);
     var sum = 0.0;
     for (var i = lid; i < params.len; i += WG) {
         let e = exp(x[off + i] - row_max);
         x[off + i] = e;
         sum += e;
     }
-    partial[lid] = sum;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            partial[lid] += partial[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let inv = 1.0 / partial[0];
+    let total = workgroup_sum(lid, sum);
+    let inv = 1.0 / total;
     for (var i = lid; i < params.len; i += WG) {
         x[off + i] = x[off + i] * inv;
     }
