@@ -4,6 +4,11 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::forward::backend::TopLogits;
+
+/// Most candidates a GPU step reads back for sampling (the GPU top-k kernel's limit).
+pub const MAX_TOP_K: usize = 64;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplingParams {
     /// 0 means greedy (argmax).
@@ -81,6 +86,38 @@ impl Sampler {
             cand.truncate(k);
         }
         cand.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+        self.pick(&cand)
+    }
+
+    /// How many of the best logits `sample_top` needs to choose exactly as `sample` would
+    /// (`None`: it needs them all — no top-k cut, or a repetition penalty, which can lift a
+    /// token from outside the best k).
+    pub fn top_k_needed(&self) -> Option<usize> {
+        let p = &self.params;
+        if p.repetition_penalty != 1.0 && p.repetition_penalty > 0.0 {
+            return None;
+        }
+        if p.temperature <= 0.0 || !p.temperature.is_finite() {
+            return Some(1);
+        }
+        (p.top_k > 0 && p.top_k <= MAX_TOP_K).then_some(p.top_k)
+    }
+
+    /// Choose the next token from the best logits alone (`top.ids`, best first; at least
+    /// [`Sampler::top_k_needed`] of them).
+    pub fn sample_top(&mut self, top: &TopLogits) -> u32 {
+        let p = &self.params;
+        if p.temperature <= 0.0 || !p.temperature.is_finite() {
+            return top.ids.first().copied().unwrap_or(0);
+        }
+        let k = if p.top_k == 0 { top.ids.len() } else { p.top_k.min(top.ids.len()) };
+        let cand: Vec<(u32, f32)> = top.ids.iter().copied().zip(top.logits.iter().copied()).take(k).collect();
+        self.pick(&cand)
+    }
+
+    /// Temperature, top-p and the draw over candidates sorted best first.
+    fn pick(&mut self, cand: &[(u32, f32)]) -> u32 {
+        let p = &self.params;
         let max = cand.first().map_or(0.0, |c| c.1);
         let mut probs: Vec<f32> = cand.iter().map(|c| ((c.1 - max) / p.temperature).exp()).collect();
         let sum: f32 = probs.iter().sum();
@@ -107,7 +144,7 @@ impl Sampler {
                 return cand[i].0;
             }
         }
-        cand[probs.len().saturating_sub(1)].0
+        cand.get(probs.len().saturating_sub(1)).map_or(0, |c| c.0)
     }
 }
 

@@ -3,7 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::forward::model::Model;
+use crate::forward::gpu::probe;
+use crate::forward::model::{block_on, Model};
 use crate::forward::ForwardError;
 use crate::load::gguf::{Gguf, GgufError};
 use crate::load::shards::{ShardError, ShardSource};
@@ -26,22 +27,96 @@ pub enum EngineError {
     Finished(FinishReason),
 }
 
+/// Where the forward pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// The GPU when a hardware adapter exists and passes the self-test, else the CPU (with
+    /// the reason). Software adapters (llvmpipe, SwiftShader) are skipped: slower than the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    /// The GPU (software adapters included) or an error.
+    Gpu,
+}
+
+/// The shards an engine keeps, to reload the weights onto the CPU if the GPU is lost.
+#[cfg(not(target_arch = "wasm32"))]
+pub type OwnedSource = Box<dyn ShardSource + Send>;
+/// The shards an engine keeps, to reload the weights onto the CPU if the GPU is lost.
+#[cfg(target_arch = "wasm32")]
+pub type OwnedSource = Box<dyn ShardSource>;
+
 /// A loaded model with its tokenizer.
 pub struct Engine {
     pub model: Model,
     pub tokenizer: Tokenizer,
+    /// Kept by [`Engine::load_async`] for the CPU fallback.
+    source: Option<OwnedSource>,
+    max_context: Option<usize>,
+    /// Why the engine runs on the CPU when the GPU was wanted (no adapter, failed self-test,
+    /// lost device); `None` on the GPU, or when the CPU was asked for.
+    pub cpu_reason: Option<String>,
 }
 
 impl Engine {
-    /// Parse the GGUF header, build the tokenizer, then load weights tensor by tensor.
+    /// Parse the GGUF header, build the tokenizer, then load weights onto the CPU tensor by tensor.
     pub fn load(src: &mut dyn ShardSource, max_context: Option<usize>) -> Result<Self, EngineError> {
         let mut g = Gguf::read(src)?;
         let tokenizer = Tokenizer::from_gguf(&g)?;
-        // The vocab arrays (~30 MB for a 262k vocab) are no longer needed: free them before
-        // the weights arrive, which keeps peak memory down.
-        g.metadata.retain(|k, _| !k.starts_with("tokenizer.ggml."));
+        strip_vocab(&mut g);
         let model = Model::load(&g, src, max_context)?;
-        Ok(Self { model, tokenizer })
+        Ok(Self { model, tokenizer, source: None, max_context, cpu_reason: None })
+    }
+
+    /// Load onto the backend `choice` picks. On the GPU the engine keeps `src`, so that a GPU
+    /// lost mid-answer can be replaced by the CPU without losing the answer.
+    pub async fn load_async(mut src: OwnedSource, max_context: Option<usize>, choice: BackendChoice) -> Result<Self, EngineError> {
+        let mut lean = Gguf::read(&mut *src)?;
+        let tokenizer = Tokenizer::from_gguf(&lean)?;
+        strip_vocab(&mut lean);
+        let mut cpu_reason = None;
+        let model = match choice {
+            BackendChoice::Cpu => Model::load(&lean, &mut *src, max_context)?,
+            BackendChoice::Gpu | BackendChoice::Auto => {
+                let gpu = match probe::open(choice == BackendChoice::Gpu).await {
+                    Ok(ctx) => Model::load_gpu(&lean, &mut *src, max_context, ctx),
+                    Err(e) => Err(ForwardError::Gpu(e)),
+                };
+                match gpu {
+                    Ok(m) => m,
+                    Err(e) if choice == BackendChoice::Auto => {
+                        cpu_reason = Some(e.to_string());
+                        Model::load(&lean, &mut *src, max_context)?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        // Only a GPU engine keeps the shards (to fall back); a CPU one would hold the model twice.
+        let source = (model.backend() == "gpu").then_some(src);
+        Ok(Self { model, tokenizer, source, max_context, cpu_reason })
+    }
+
+    /// Blocking [`Engine::load_async`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_with(src: OwnedSource, max_context: Option<usize>, choice: BackendChoice) -> Result<Self, EngineError> {
+        pollster::block_on(Self::load_async(src, max_context, choice))
+    }
+
+    /// "cpu" or "gpu".
+    pub fn backend(&self) -> &'static str {
+        self.model.backend()
+    }
+
+    /// Replace a failed GPU model by the CPU one, reloaded from the kept shards. `false` when
+    /// the engine kept no shards (loaded with [`Engine::load`]: it never ran on a GPU).
+    fn fall_back_to_cpu(&mut self, why: &ForwardError) -> Result<bool, EngineError> {
+        let Some(src) = self.source.as_mut() else { return Ok(false) };
+        let mut lean = Gguf::read(&mut **src)?;
+        strip_vocab(&mut lean);
+        self.model = Model::load(&lean, &mut **src, self.max_context)?;
+        self.cpu_reason = Some(format!("the GPU failed mid-answer ({why}); continued on the CPU"));
+        Ok(true)
     }
 
     /// Start generating a continuation of `prompt` (a fresh context: the KV cache is reset).
@@ -50,6 +125,12 @@ impl Engine {
         let ids = self.tokenizer.encode(prompt, self.tokenizer.add_bos())?;
         Generation::new(self, ids, params)
     }
+}
+
+/// Drops the vocab arrays (~30 MB for a 262k vocab) once the tokenizer is built: the weights
+/// do not need them, and freeing them before the weights arrive keeps peak memory down.
+fn strip_vocab(g: &mut Gguf) {
+    g.metadata.retain(|k, _| !k.starts_with("tokenizer.ggml."));
 }
 
 #[derive(Debug, Clone)]
@@ -178,16 +259,21 @@ impl Generation {
     }
 
     /// Run one step: the prefill plus first token on the first call, one decode step after.
-    /// Returns `Ok(None)` once the final chunk has been returned.
+    /// Returns `Ok(None)` once the final chunk has been returned. (Blocks natively; in the
+    /// browser a GPU engine needs [`Generation::next_async`].)
     pub fn next(&mut self, engine: &mut Engine) -> Result<Option<Chunk>, EngineError> {
+        block_on(self.next_async(engine))
+    }
+
+    /// [`Generation::next`], awaiting the GPU's readback instead of blocking on it.
+    pub async fn next_async(&mut self, engine: &mut Engine) -> Result<Option<Chunk>, EngineError> {
         if self.done {
             return Ok(None);
         }
         if let Some(reason) = self.stop_reason(engine) {
             return Ok(Some(self.finish(engine, reason)?));
         }
-        let mut logits = engine.model.forward(&self.pending)?;
-        let token = self.sampler.sample(&mut logits, &self.history);
+        let token = self.step(engine).await?;
         self.history.push(token);
         self.pending = vec![token];
         if engine.tokenizer.stop_ids().contains(&token) {
@@ -204,6 +290,33 @@ impl Generation {
         }
         let text = self.take_safe_text();
         Ok(Some(Chunk { token: Some(token), text, finish: None }))
+    }
+
+    /// Runs the pending tokens and samples the next one. If the GPU fails, the engine reloads
+    /// onto the CPU, replays every token so far, and the answer goes on.
+    async fn step(&mut self, engine: &mut Engine) -> Result<u32, EngineError> {
+        match self.sample(engine).await {
+            Err(EngineError::Forward(e @ ForwardError::Gpu(_))) if engine.backend() == "gpu" => {
+                if !engine.fall_back_to_cpu(&e)? {
+                    return Err(e.into());
+                }
+                self.pending = self.history.clone();
+                self.sample(engine).await
+            }
+            r => r,
+        }
+    }
+
+    async fn sample(&mut self, engine: &mut Engine) -> Result<u32, EngineError> {
+        // On the GPU, read back only the best logits when they decide the token.
+        if engine.backend() == "gpu" {
+            if let Some(k) = self.sampler.top_k_needed() {
+                let top = engine.model.forward_top_async(&self.pending, k).await?;
+                return Ok(self.sampler.sample_top(&top));
+            }
+        }
+        let mut logits = engine.model.forward_async(&self.pending).await?;
+        Ok(self.sampler.sample(&mut logits, &self.history))
     }
 
     fn stop_reason(&self, engine: &Engine) -> Option<FinishReason> {

@@ -8,7 +8,9 @@ use wasm_bindgen::prelude::*;
 
 use crate::load::shards::{pieces, shard_starts, ShardError, ShardSource};
 use crate::sample::SamplingParams;
-use crate::stream::{EngineError, Engine, GenerateParams, Generation};
+use std::cell::RefCell;
+
+use crate::stream::{AbortHandle, BackendChoice, Chunk, EngineError, Engine, GenerateParams, Generation};
 
 /// The model's shards as JS byte arrays, read range by range.
 struct JsShards {
@@ -66,64 +68,129 @@ fn engine_error(e: EngineError) -> JsValue {
 
 #[wasm_bindgen]
 pub struct TutorEngine {
-    engine: Engine,
-    generation: Option<Generation>,
+    // RefCells: `nextAsync` holds the engine across an await (a GPU readback) while `abort`
+    // must still work; a second concurrent call gets a typed "busy" error.
+    engine: RefCell<Engine>,
+    generation: RefCell<Option<Generation>>,
+    abort: RefCell<Option<AbortHandle>>,
+}
+
+fn busy() -> JsValue {
+    js_error("busy", "the engine is already running a step (await the previous nextAsync first)")
+}
+
+fn chunk_object(chunk: &Chunk) -> Result<JsValue, JsValue> {
+    let o = Object::new();
+    let token = chunk.token.map_or(JsValue::NULL, JsValue::from);
+    let finish = chunk.finish.map_or(JsValue::NULL, |f| JsValue::from(f.as_str()));
+    Reflect::set(&o, &"token".into(), &token)?;
+    Reflect::set(&o, &"text".into(), &chunk.text.clone().into())?;
+    Reflect::set(&o, &"finish".into(), &finish)?;
+    Ok(o.into())
 }
 
 #[wasm_bindgen]
 impl TutorEngine {
-    /// Load a model from its shards (an array of `Uint8Array`, in order).
+    /// Load a model from its shards (an array of `Uint8Array`, in order) onto the CPU.
     #[wasm_bindgen(constructor)]
     pub fn new(shards: Array, max_context: Option<u32>) -> Result<TutorEngine, JsValue> {
         let mut src = JsShards::new(&shards)?;
         let engine = Engine::load(&mut src, max_context.map(|c| c as usize)).map_err(engine_error)?;
-        Ok(Self { engine, generation: None })
+        Ok(Self::wrap(engine))
+    }
+
+    /// Load a model from its shards onto `backend`: "auto" (WebGPU when an adapter exists and
+    /// passes a self-test, else the CPU — `cpuReason` says why), "gpu" or "cpu". The shards are
+    /// kept, so a GPU lost mid-answer is replaced by the CPU and the answer goes on.
+    pub async fn create(shards: Array, max_context: Option<u32>, backend: Option<String>) -> Result<TutorEngine, JsValue> {
+        let choice = match backend.as_deref().unwrap_or("auto") {
+            "auto" => BackendChoice::Auto,
+            "gpu" | "webgpu" => BackendChoice::Gpu,
+            "cpu" => BackendChoice::Cpu,
+            other => return Err(js_error("invalid_input", &format!("backend must be auto, gpu or cpu, not {other:?}"))),
+        };
+        let src = JsShards::new(&shards)?;
+        let engine = Engine::load_async(Box::new(src), max_context.map(|c| c as usize), choice).await.map_err(engine_error)?;
+        Ok(Self::wrap(engine))
+    }
+
+    fn wrap(engine: Engine) -> Self {
+        Self { engine: RefCell::new(engine), generation: RefCell::new(None), abort: RefCell::new(None) }
     }
 
     /// Start a generation (replacing any running one). `temperature` 0 = greedy.
     #[allow(clippy::too_many_arguments)]
-    pub fn start(&mut self, prompt: &str, max_tokens: u32, temperature: f32, top_k: u32, top_p: f32, seed: u32, stop: Vec<String>) -> Result<u32, JsValue> {
+    pub fn start(&self, prompt: &str, max_tokens: u32, temperature: f32, top_k: u32, top_p: f32, seed: u32, stop: Vec<String>) -> Result<u32, JsValue> {
         let params = GenerateParams {
             sampling: SamplingParams { temperature, top_k: top_k as usize, top_p, seed: seed as u64, ..Default::default() },
             max_tokens: max_tokens as usize,
             stop,
         };
-        let g = self.engine.generate(prompt, params).map_err(engine_error)?;
+        let mut engine = self.engine.try_borrow_mut().map_err(|_| busy())?;
+        let g = engine.generate(prompt, params).map_err(engine_error)?;
         let n = g.prompt_tokens() as u32;
-        self.generation = Some(g);
+        *self.abort.borrow_mut() = Some(g.abort_handle());
+        *self.generation.try_borrow_mut().map_err(|_| busy())? = Some(g);
         Ok(n)
     }
 
-    /// One step: `{ token, text, finish }`, or `null` when the generation is over.
-    pub fn next(&mut self) -> Result<JsValue, JsValue> {
-        let Some(g) = self.generation.as_mut() else { return Ok(JsValue::NULL) };
-        let Some(chunk) = g.next(&mut self.engine).map_err(engine_error)? else {
-            self.generation = None;
+    /// One step: `{ token, text, finish }`, or `null` when the generation is over. CPU engines
+    /// only (a GPU step must await its readback: use `nextAsync`).
+    pub fn next(&self) -> Result<JsValue, JsValue> {
+        let mut engine = self.engine.try_borrow_mut().map_err(|_| busy())?;
+        let mut slot = self.generation.try_borrow_mut().map_err(|_| busy())?;
+        let Some(g) = slot.as_mut() else { return Ok(JsValue::NULL) };
+        let Some(chunk) = g.next(&mut engine).map_err(engine_error)? else {
+            *slot = None;
             return Ok(JsValue::NULL);
         };
-        let o = Object::new();
-        let token = chunk.token.map_or(JsValue::NULL, |t| JsValue::from(t));
-        let finish = chunk.finish.map_or(JsValue::NULL, |f| JsValue::from(f.as_str()));
-        Reflect::set(&o, &"token".into(), &token)?;
-        Reflect::set(&o, &"text".into(), &chunk.text.into())?;
-        Reflect::set(&o, &"finish".into(), &finish)?;
-        Ok(o.into())
+        chunk_object(&chunk)
     }
 
-    /// Stop the running generation; the next `next()` returns the final chunk.
-    pub fn abort(&mut self) {
-        if let Some(g) = &self.generation {
-            g.abort_handle().abort();
+    /// One step, on any backend: resolves to `{ token, text, finish }`, or `null` when the
+    /// generation is over.
+    #[wasm_bindgen(js_name = nextAsync)]
+    #[allow(clippy::await_holding_refcell_ref)]
+    pub async fn next_async(&self) -> Result<JsValue, JsValue> {
+        let mut engine = self.engine.try_borrow_mut().map_err(|_| busy())?;
+        let mut slot = self.generation.try_borrow_mut().map_err(|_| busy())?;
+        let Some(g) = slot.as_mut() else { return Ok(JsValue::NULL) };
+        let Some(chunk) = g.next_async(&mut engine).await.map_err(engine_error)? else {
+            *slot = None;
+            return Ok(JsValue::NULL);
+        };
+        chunk_object(&chunk)
+    }
+
+    /// Stop the running generation; the next step returns the final chunk.
+    pub fn abort(&self) {
+        if let Some(a) = self.abort.borrow().as_ref() {
+            a.abort();
         }
     }
 
     /// Token ids of `text` (with BOS when the model wants one).
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, JsValue> {
-        self.engine.tokenizer.encode(text, self.engine.tokenizer.add_bos()).map_err(|e| engine_error(e.into()))
+        let engine = self.engine.try_borrow().map_err(|_| busy())?;
+        engine.tokenizer.encode(text, engine.tokenizer.add_bos()).map_err(|e| engine_error(e.into()))
     }
 
     #[wasm_bindgen(getter)]
-    pub fn architecture(&self) -> String {
-        format!("{:?}", self.engine.model.config.arch).to_lowercase()
+    pub fn architecture(&self) -> Result<String, JsValue> {
+        let engine = self.engine.try_borrow().map_err(|_| busy())?;
+        Ok(format!("{:?}", engine.model.config.arch).to_lowercase())
+    }
+
+    /// "gpu" or "cpu": where the forward pass runs now.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> Result<String, JsValue> {
+        Ok(self.engine.try_borrow().map_err(|_| busy())?.backend().to_string())
+    }
+
+    /// Why the engine runs on the CPU although the GPU was wanted (no adapter, failed
+    /// self-test, lost device), or `undefined`.
+    #[wasm_bindgen(getter, js_name = cpuReason)]
+    pub fn cpu_reason(&self) -> Result<Option<String>, JsValue> {
+        Ok(self.engine.try_borrow().map_err(|_| busy())?.cpu_reason.clone())
     }
 }

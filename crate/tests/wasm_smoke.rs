@@ -138,8 +138,8 @@ fn tiny_model_generates_tokens_in_the_browser() {
     let shards = js_sys::Array::new();
     shards.push(&js_sys::Uint8Array::from(&bytes[..half]));
     shards.push(&js_sys::Uint8Array::from(&bytes[half..]));
-    let mut e = TutorEngine::new(shards, Some(128)).expect("load through JS shards");
-    assert_eq!(e.architecture(), "gemma3");
+    let e = TutorEngine::new(shards, Some(128)).expect("load through JS shards");
+    assert_eq!(e.architecture().unwrap(), "gemma3");
     let n_prompt = e.start("Hello world", 8, 0.0, 40, 0.95, 0, vec![]).expect("start");
     assert!(n_prompt >= 2);
     let mut tokens = Vec::new();
@@ -233,5 +233,40 @@ async fn gpu_kernels_run_on_browser_webgpu() {
             }
         }
         assert!(nmse(&got, &want) < 1e-10, "{format:?} NMSE {}", nmse(&got, &want));
+    }
+}
+
+/// The whole forward pass on the browser's WebGPU (SwiftShader): a tiny f32 Llama-family and
+/// Gemma 3 model loaded with `TutorEngine.create(shards, ctx, "gpu")` give the same greedy
+/// tokens through `nextAsync` as the CPU engine (f32 weights: the backends differ only in
+/// summation order, far below any logit margin).
+#[wasm_bindgen_test]
+async fn tiny_model_generates_on_webgpu_like_the_cpu() {
+    use tutor_runtime::testmodel::{tiny_model, TinyArch, TinySpec};
+    use tutor_runtime::wasm::TutorEngine;
+
+    for arch in [TinyArch::Gemma3, TinyArch::Qwen2] {
+        let bytes = tiny_model(&TinySpec::new(arch, DType::F32));
+        let mut runs = Vec::new();
+        for backend in ["gpu", "cpu"] {
+            let shards = js_sys::Array::new();
+            shards.push(&js_sys::Uint8Array::from(&bytes[..]));
+            let e = TutorEngine::create(shards, Some(128), Some(backend.into())).await.expect("create");
+            assert_eq!(e.backend().unwrap(), backend, "{:?}", e.cpu_reason().unwrap());
+            e.start("Hello world", 10, 0.0, 40, 0.95, 0, vec![]).expect("start");
+            let mut tokens = Vec::new();
+            loop {
+                let v = e.next_async().await.expect("step");
+                if v.is_null() {
+                    break;
+                }
+                if let Some(t) = get(&v, "token").as_f64() {
+                    tokens.push(t as u32);
+                }
+            }
+            runs.push(tokens);
+        }
+        assert!(!runs[0].is_empty(), "{arch:?}: {:?}", runs[0]);
+        assert_eq!(runs[0], runs[1], "{arch:?}: WebGPU vs CPU greedy tokens");
     }
 }

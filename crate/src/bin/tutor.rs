@@ -4,8 +4,8 @@
 //! tutor inspect MODEL.gguf [MORE_SHARDS...]
 //! tutor run --model MODEL.gguf [--model SHARD2 ...] --prompt TEXT [--max-tokens N]
 //!           [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S]
-//!           [--stop STR]... [--threads N] [--ctx N] [--ids]
-//! tutor bench --model MODEL.gguf [--threads N] [--prompt-tokens 128] [--gen-tokens 64] [--reps 3]
+//!           [--stop STR]... [--threads N] [--ctx N] [--ids] [--backend cpu|gpu|auto]
+//! tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens 128] [--gen-tokens 64] [--reps 3]
 //! ```
 
 use std::io::Write;
@@ -15,7 +15,7 @@ use std::time::Instant;
 use tutor_runtime::load::gguf::{Gguf, Value};
 use tutor_runtime::load::shards::FileShards;
 use tutor_runtime::sample::{argmax, SamplingParams};
-use tutor_runtime::stream::{Engine, GenerateParams};
+use tutor_runtime::stream::{BackendChoice, Engine, GenerateParams};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -71,9 +71,21 @@ fn load(args: &Args) -> Res<(Engine, f64)> {
         return Err("--model PATH is required".into());
     }
     let t0 = Instant::now();
-    let mut src = FileShards::open(&shards)?;
+    let src = FileShards::open(&shards)?;
     let ctx: usize = args.get("ctx", 0)?;
-    let engine = Engine::load(&mut src, (ctx > 0).then_some(ctx))?;
+    let choice = match args.get("backend", "cpu".to_string())?.as_str() {
+        "cpu" => BackendChoice::Cpu,
+        "gpu" => BackendChoice::Gpu,
+        "auto" => BackendChoice::Auto,
+        other => return Err(format!("--backend must be cpu, gpu or auto, not {other:?}").into()),
+    };
+    let engine = Engine::load_with(Box::new(src), (ctx > 0).then_some(ctx), choice)?;
+    if let Some(why) = &engine.cpu_reason {
+        eprintln!("[running on the CPU: {why}]");
+    }
+    if let Some(gpu) = engine.model.gpu() {
+        eprintln!("[running on the GPU: {}]", gpu.adapter_info);
+    }
     Ok((engine, t0.elapsed().as_secs_f64()))
 }
 
@@ -160,6 +172,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// One greedy decode step as generation runs it: the GPU reads back only the top logit.
+fn step(engine: &mut Engine, tok: u32) -> Res<u32> {
+    Ok(if engine.backend() == "gpu" { engine.model.forward_top(&[tok], 1)?.ids.first().copied().ok_or("empty top-k")? } else { argmax(&engine.model.forward(&[tok])?) })
+}
+
 /// llama-bench style: prompt processing of N tokens and generation of M tokens, repeated.
 fn bench(args: &Args) -> Res<()> {
     set_threads(args)?;
@@ -178,13 +195,13 @@ fn bench(args: &Args) -> Res<()> {
         pp.push(n_prompt as f64 / dt);
         let mut tok = argmax(&logits);
         let t1 = Instant::now();
-        engine.model.forward(&[tok])?;
+        step(&mut engine, tok)?;
         ttft.push(dt + t1.elapsed().as_secs_f64());
         engine.model.reset();
         engine.model.forward(&[2])?;
         let t2 = Instant::now();
         for _ in 0..n_gen {
-            tok = argmax(&engine.model.forward(&[tok])?);
+            tok = step(&mut engine, tok)?;
         }
         tg.push(n_gen as f64 / t2.elapsed().as_secs_f64());
     }
@@ -193,6 +210,8 @@ fn bench(args: &Args) -> Res<()> {
     println!(
         "{}",
         serde_json::json!({
+            "backend": engine.backend(),
+            "adapter": engine.model.gpu().map(|g| g.adapter_info.clone()),
             "threads": threads,
             "prompt_tokens": n_prompt,
             "gen_tokens": n_gen,
@@ -216,7 +235,7 @@ fn main() -> ExitCode {
         Some("run") => Args::parse(&raw[1..]).and_then(|a| run(&a)),
         Some("bench") => Args::parse(&raw[1..]).and_then(|a| bench(&a)),
         _ => {
-            eprintln!("usage:\n  tutor inspect MODEL.gguf [SHARD...]\n  tutor run --model MODEL.gguf --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--threads N] [--ctx N] [--ids]\n  tutor bench --model MODEL.gguf [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N]");
+            eprintln!("usage:\n  tutor inspect MODEL.gguf [SHARD...]\n  tutor run --model MODEL.gguf --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--threads N] [--ctx N] [--ids] [--backend cpu|gpu|auto]\n  tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N]");
             return ExitCode::from(2);
         }
     };

@@ -1,5 +1,7 @@
-//! Forward stage: model hyperparameters, weights, and the forward pass (CPU backend).
+//! Forward stage: model hyperparameters, weights, and the forward pass, written once over a
+//! [`backend::Backend`] and run on the CPU (`cpu/`) or the GPU (`gpu/`, wgpu).
 
+pub mod backend;
 pub mod config;
 pub mod cpu;
 pub mod gpu;
@@ -29,4 +31,8 @@ pub enum ForwardError {
     EmptyInput,
     #[error("matmul failed: {0}")]
     Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Gpu(#[from] gpu::GpuError),
+    #[error("a GPU result was awaited synchronously in the browser (use the async forward calls)")]
+    NotReady,
 }

@@ -1,5 +1,6 @@
-//! Model weights, loaded tensor by tensor from GGUF bytes into candle quantized storage
-//! (quant blocks kept in their GGUF layout).
+//! Model weights, loaded tensor by tensor from GGUF bytes onto a backend: candle quantized
+//! storage or our Q8 kernel's blocks on the CPU, raw GGUF blocks in GPU buffers (quant blocks
+//! kept in their GGUF layout either way).
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use candle_core::quantized::k_quants::{
 use candle_core::quantized::{QMatMul, QStorage, QTensor, QuantizedType};
 use half::{bf16, f16};
 
+use super::backend::Backend;
 use super::config::Config;
 use super::cpu::q8_matmul::{widen_q5_0_into, BlockFormat, Q8Matrix};
 use super::ForwardError;
@@ -32,31 +34,32 @@ pub enum MatrixData {
     Q8(Arc<Q8Matrix>),
 }
 
-pub struct Layer {
-    pub attn_norm: Vec<f32>,              // (dim)
-    pub wq: Matrix,                       // (n_heads*head_dim, dim)
-    pub wk: Matrix,                       // (n_kv_heads*head_dim, dim)
-    pub wv: Matrix,                       // (n_kv_heads*head_dim, dim)
-    pub bq: Option<Vec<f32>>,             // (n_heads*head_dim)      Qwen2
-    pub bk: Option<Vec<f32>>,             // (n_kv_heads*head_dim)   Qwen2
-    pub bv: Option<Vec<f32>>,             // (n_kv_heads*head_dim)   Qwen2
-    pub q_norm: Option<Vec<f32>>,         // (head_dim)              Gemma 3
-    pub k_norm: Option<Vec<f32>>,         // (head_dim)              Gemma 3
-    pub wo: Matrix,                       // (dim, n_heads*head_dim)
-    pub post_attn_norm: Option<Vec<f32>>, // (dim)                   Gemma 3
-    pub ffn_norm: Vec<f32>,               // (dim)
-    pub w_gate: Matrix,                   // (hidden_dim, dim)
-    pub w_up: Matrix,                     // (hidden_dim, dim)
-    pub w_down: Matrix,                   // (dim, hidden_dim)
-    pub post_ffn_norm: Option<Vec<f32>>,  // (dim)                   Gemma 3
+/// One transformer block's weights, on backend `B` (host memory or GPU buffers).
+pub struct Layer<B: Backend> {
+    pub attn_norm: B::Vector,              // (dim)
+    pub wq: B::Matrix,                     // (n_heads*head_dim, dim)
+    pub wk: B::Matrix,                     // (n_kv_heads*head_dim, dim)
+    pub wv: B::Matrix,                     // (n_kv_heads*head_dim, dim)
+    pub bq: Option<B::Vector>,             // (n_heads*head_dim)      Qwen2
+    pub bk: Option<B::Vector>,             // (n_kv_heads*head_dim)   Qwen2
+    pub bv: Option<B::Vector>,             // (n_kv_heads*head_dim)   Qwen2
+    pub q_norm: Option<B::Vector>,         // (head_dim)              Gemma 3
+    pub k_norm: Option<B::Vector>,         // (head_dim)              Gemma 3
+    pub wo: B::Matrix,                     // (dim, n_heads*head_dim)
+    pub post_attn_norm: Option<B::Vector>, // (dim)                   Gemma 3
+    pub ffn_norm: B::Vector,               // (dim)
+    pub w_gate: B::Matrix,                 // (hidden_dim, dim)
+    pub w_up: B::Matrix,                   // (hidden_dim, dim)
+    pub w_down: B::Matrix,                 // (dim, hidden_dim)
+    pub post_ffn_norm: Option<B::Vector>,  // (dim)                   Gemma 3
 }
 
-pub struct Weights {
-    pub token_embd: Matrix,          // (vocab, dim)
-    pub layers: Vec<Layer>,          // n_layers
-    pub output_norm: Vec<f32>,       // (dim)
-    pub output: Matrix,              // (vocab, dim); tied to token_embd when output.weight is absent
-    pub rope_freqs: Option<Vec<f32>>, // (head_dim/2) Llama 3 frequency factors
+pub struct Weights<B: Backend> {
+    pub token_embd: B::Matrix,        // (vocab, dim)
+    pub layers: Vec<Layer<B>>,        // n_layers
+    pub output_norm: B::Vector,       // (dim)
+    pub output: B::Matrix,            // (vocab, dim); tied to token_embd when output.weight is absent
+    pub rope_freqs: Option<Vec<f32>>, // (head_dim/2) Llama 3 frequency factors (host: folded into rope)
 }
 
 /// Read a tensor straight into a Vec of candle blocks (one copy of the bytes, no staging buffer).
@@ -132,7 +135,8 @@ pub struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    fn info(&self, name: &str, expected: &[usize]) -> Result<TensorInfo, ForwardError> {
+    /// The tensor `name`, checked to have GGUF dims `expected` (fastest first).
+    pub fn info(&self, name: &str, expected: &[usize]) -> Result<TensorInfo, ForwardError> {
         let info = self.g.tensor(name)?.clone();
         // Trailing 1-dims are equivalent (e.g. [640] vs [640, 1]).
         let mut found = info.dims.clone();
@@ -173,52 +177,60 @@ impl Loader<'_> {
     }
 }
 
-impl Weights {
-    pub fn load(cfg: &Config, g: &Gguf, src: &mut dyn ShardSource) -> Result<Self, ForwardError> {
+impl<B: Backend> Weights<B> {
+    /// Loads every weight onto backend `b`, tensor by tensor.
+    pub fn load(b: &mut B, cfg: &Config, g: &Gguf, src: &mut dyn ShardSource) -> Result<Self, ForwardError> {
         let mut ld = Loader { g, src };
         let (dim, q_dim, kv_dim, hidden) = (cfg.dim, cfg.q_dim(), cfg.kv_dim(), cfg.hidden_dim);
+        let vector = |b: &mut B, ld: &mut Loader<'_>, name: &str, len: usize| -> Result<B::Vector, ForwardError> {
+            let v = ld.vector(name, len)?;
+            b.vector(name, v)
+        };
+        let optional = |b: &mut B, ld: &mut Loader<'_>, name: &str, len: usize| -> Result<Option<B::Vector>, ForwardError> {
+            match ld.optional_vector(name, len)? {
+                Some(v) => Ok(Some(b.vector(name, v)?)),
+                None => Ok(None),
+            }
+        };
         let mut layers = Vec::with_capacity(cfg.n_layers);
         for l in 0..cfg.n_layers {
             let n = |s: &str| format!("blk.{l}.{s}");
             let (q_norm, k_norm, post_attn_norm, post_ffn_norm) = if cfg.qk_norm || cfg.post_norms {
                 (
-                    Some(ld.vector(&n("attn_q_norm.weight"), cfg.head_dim)?),
-                    Some(ld.vector(&n("attn_k_norm.weight"), cfg.head_dim)?),
-                    Some(ld.vector(&n("post_attention_norm.weight"), dim)?),
-                    Some(ld.vector(&n("post_ffw_norm.weight"), dim)?),
+                    Some(vector(b, &mut ld, &n("attn_q_norm.weight"), cfg.head_dim)?),
+                    Some(vector(b, &mut ld, &n("attn_k_norm.weight"), cfg.head_dim)?),
+                    Some(vector(b, &mut ld, &n("post_attention_norm.weight"), dim)?),
+                    Some(vector(b, &mut ld, &n("post_ffw_norm.weight"), dim)?),
                 )
             } else {
                 (None, None, None, None)
             };
             layers.push(Layer {
-                attn_norm: ld.vector(&n("attn_norm.weight"), dim)?,
-                wq: ld.matrix(&n("attn_q.weight"), q_dim, dim)?,
-                wk: ld.matrix(&n("attn_k.weight"), kv_dim, dim)?,
-                wv: ld.matrix(&n("attn_v.weight"), kv_dim, dim)?,
-                bq: ld.optional_vector(&n("attn_q.bias"), q_dim)?,
-                bk: ld.optional_vector(&n("attn_k.bias"), kv_dim)?,
-                bv: ld.optional_vector(&n("attn_v.bias"), kv_dim)?,
+                attn_norm: vector(b, &mut ld, &n("attn_norm.weight"), dim)?,
+                wq: b.matrix(&mut ld, &n("attn_q.weight"), q_dim, dim)?,
+                wk: b.matrix(&mut ld, &n("attn_k.weight"), kv_dim, dim)?,
+                wv: b.matrix(&mut ld, &n("attn_v.weight"), kv_dim, dim)?,
+                bq: optional(b, &mut ld, &n("attn_q.bias"), q_dim)?,
+                bk: optional(b, &mut ld, &n("attn_k.bias"), kv_dim)?,
+                bv: optional(b, &mut ld, &n("attn_v.bias"), kv_dim)?,
                 q_norm,
                 k_norm,
-                wo: ld.matrix(&n("attn_output.weight"), dim, q_dim)?,
+                wo: b.matrix(&mut ld, &n("attn_output.weight"), dim, q_dim)?,
                 post_attn_norm,
-                ffn_norm: ld.vector(&n("ffn_norm.weight"), dim)?,
-                w_gate: ld.matrix(&n("ffn_gate.weight"), hidden, dim)?,
-                w_up: ld.matrix(&n("ffn_up.weight"), hidden, dim)?,
-                w_down: ld.matrix(&n("ffn_down.weight"), dim, hidden)?,
+                ffn_norm: vector(b, &mut ld, &n("ffn_norm.weight"), dim)?,
+                w_gate: b.matrix(&mut ld, &n("ffn_gate.weight"), hidden, dim)?,
+                w_up: b.matrix(&mut ld, &n("ffn_up.weight"), hidden, dim)?,
+                w_down: b.matrix(&mut ld, &n("ffn_down.weight"), dim, hidden)?,
                 post_ffn_norm,
             });
         }
-        let token_embd = ld.matrix("token_embd.weight", cfg.vocab_size, dim)?;
-        let output = if g.has_tensor("output.weight") {
-            ld.matrix("output.weight", cfg.vocab_size, dim)?
-        } else {
-            token_embd.clone()
-        };
+        let tied = !g.has_tensor("output.weight");
+        let token_embd = b.table(&mut ld, "token_embd.weight", cfg.vocab_size, dim, tied)?;
+        let output = if tied { b.share(&token_embd) } else { b.matrix(&mut ld, "output.weight", cfg.vocab_size, dim)? };
         Ok(Self {
             token_embd,
             layers,
-            output_norm: ld.vector("output_norm.weight", dim)?,
+            output_norm: vector(b, &mut ld, "output_norm.weight", dim)?,
             output,
             rope_freqs: ld.optional_vector("rope_freqs.weight", cfg.head_dim / 2)?,
         })

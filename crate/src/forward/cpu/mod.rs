@@ -2,6 +2,7 @@
 //! `n_rows * row_len`; only the weight matmuls go through candle's quantized kernels.
 
 pub mod attention;
+pub mod backend;
 pub mod embed;
 pub mod gelu;
 pub mod matmul;

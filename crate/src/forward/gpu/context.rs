@@ -10,8 +10,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use wgpu::util::DeviceExt;
-
 use super::GpuError;
 
 /// One compute kernel: a WGSL source whose entry point and pipeline label are `name`.
@@ -34,6 +32,8 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
     errors: Arc<Mutex<Vec<String>>>,
+    /// Why the device was lost, once it is.
+    lost: Arc<Mutex<Option<String>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -85,7 +85,21 @@ impl GpuContext {
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| lock(&sink).push(e.to_string())));
-        Ok(Self { instance, adapter, device, queue, adapter_info, limits, pipelines: Mutex::new(HashMap::new()), errors })
+        let lost = Arc::new(Mutex::new(None));
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            *lock(&lost_sink) = Some(format!("{reason:?}: {message}"));
+        });
+        Ok(Self { instance, adapter, device, queue, adapter_info, limits, pipelines: Mutex::new(HashMap::new()), errors, lost })
+    }
+
+    /// `GpuError::DeviceLost` once the device is gone (driver reset, GPU process crash, or
+    /// `device.destroy()`): the caller falls back to the CPU.
+    pub fn check_lost(&self) -> Result<(), GpuError> {
+        match lock(&self.lost).as_ref() {
+            Some(why) => Err(GpuError::DeviceLost(why.clone())),
+            None => Ok(()),
+        }
     }
 
     /// Largest storage buffer a kernel can bind, in bytes.
@@ -95,6 +109,7 @@ impl GpuContext {
 
     /// Errors recorded since the last call, as one `Validation` error.
     pub fn take_error(&self) -> Result<(), GpuError> {
+        self.check_lost()?;
         let mut errors = lock(&self.errors);
         if errors.is_empty() {
             return Ok(());
@@ -143,15 +158,29 @@ impl GpuContext {
     pub fn upload_bytes(&self, name: &str, bytes: &[u8]) -> Result<wgpu::Buffer, GpuError> {
         let padded = bytes.len().div_ceil(4).max(1) * 4;
         self.check_size(name, padded as u64)?;
-        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        // create_buffer + write_buffer, not wgpu's create_buffer_init: that one panics when the
+        // device is lost, this one records an error.
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: padded as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         if padded == bytes.len() {
-            return Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(name), contents: bytes, usage }));
+            self.queue.write_buffer(&buf, 0, bytes);
+        } else {
+            // Not a multiple of 4 bytes (e.g. an odd number of Q5_0 blocks): pad a copy.
+            let mut padded_bytes = Vec::with_capacity(padded);
+            padded_bytes.extend_from_slice(bytes);
+            padded_bytes.resize(padded, 0);
+            self.queue.write_buffer(&buf, 0, &padded_bytes);
         }
-        // Not a multiple of 4 bytes (e.g. an odd number of Q5_0 blocks): pad a copy.
-        let mut padded_bytes = Vec::with_capacity(padded);
-        padded_bytes.extend_from_slice(bytes);
-        padded_bytes.resize(padded, 0);
-        Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(name), contents: &padded_bytes, usage }))
+        if padded > 1 << 20 {
+            // Queued writes are staged until the next submission: send big ones now, so loading
+            // a model does not hold every tensor twice.
+            self.queue.submit(std::iter::empty());
+        }
+        Ok(buf)
     }
 
     /// A storage buffer holding `data` (activations, norm weights).
@@ -177,11 +206,14 @@ impl GpuContext {
     pub fn uniform_u32(&self, name: &str, params: &[u32]) -> wgpu::Buffer {
         let mut bytes: Vec<u8> = params.iter().flat_map(|v| v.to_le_bytes()).collect();
         bytes.resize(bytes.len().div_ceil(16).max(1) * 16, 0);
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(name),
-            contents: &bytes,
-            usage: wgpu::BufferUsages::UNIFORM,
-        })
+            size: bytes.len() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&buf, 0, &bytes);
+        buf
     }
 
     /// One bind group for `pipeline`'s group 0, binding i = `buffers[i]`.

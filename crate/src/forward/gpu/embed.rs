@@ -6,8 +6,8 @@ use super::{as_u32, grid, need, GpuContext, GpuError, GpuMatrix, Kernel, QuantFo
 pub const KERNEL: Kernel = Kernel { name: "embed", sources: &[PRELUDE, include_str!("embed.wgsl")] };
 
 /// Records the rows of `table` (Q8_0, (vocab, dim)) for the `n` u32 token ids in `ids` into
-/// `out` (n, dim), each multiplied by `scale`. Ids are not checked on the GPU (an id past the
-/// table gives zeros); [`embed_async`] checks them.
+/// `out` (n, dim), each multiplied by `scale`. Ids are not checked on the GPU (the row of an id
+/// past the table is left unwritten); [`embed_async`] checks them.
 pub fn encode_embed(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, table: &GpuMatrix, ids: &wgpu::Buffer, out: &wgpu::Buffer, n: usize, scale: f32) -> Result<(), GpuError> {
     if table.format != QuantFormat::Q8_0 {
         return Err(GpuError::Shape(format!("embed: a {:?} table (only Q8_0 is supported)", table.format)));
@@ -16,10 +16,13 @@ pub fn encode_embed(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, table:
     need("embed", "ids", ids, n)?;
     need("embed", "out", out, len)?;
     as_u32("embed", "n * dim", len)?;
-    let vocab = as_u32("embed", "vocab", table.rows)?;
+    as_u32("embed", "vocab", table.rows)?;
     let [gx, gy] = grid(ctx, len.div_ceil(64));
-    let params = ctx.uniform_u32("embed params", &[n as u32, table.cols as u32, vocab, scale.to_bits(), gx]);
-    ctx.encode_dispatch(encoder, &KERNEL, &[&table.buffer, ids, out, &params], [gx, gy, 1])
+    for part in &table.parts {
+        let params = ctx.uniform_u32("embed params", &[n as u32, table.cols as u32, part.rows as u32, scale.to_bits(), gx, part.row_start as u32]);
+        ctx.encode_dispatch(encoder, &KERNEL, &[&part.buffer, ids, out, &params], [gx, gy, 1])?;
+    }
+    Ok(())
 }
 
 /// Looks up `ids` in `table` and reads back (ids.len(), dim). An id past the table is a

@@ -2,14 +2,21 @@
 //! (rows, cols) kept in its raw GGUF block layout and `n` activation rows `x` (n, cols).
 //! Output `y` is (n, rows), f32. The per-format block decoding is in `matvec_<format>.wgsl`.
 
-use super::{GpuContext, GpuError, Kernel};
+use super::{as_u32, GpuContext, GpuError, Kernel};
 
 /// The shared body of the matvec kernels (bindings, main loop, reduction).
 pub const MATVEC: &str = include_str!("matvec.wgsl");
 
-/// Weight block formats with a GPU matvec kernel.
+/// Rows of W per workgroup and activation rows per pass (`RPW`, `TT` in matvec.wgsl).
+const RPW: usize = 16;
+const TT: usize = 4;
+
+/// Weight block formats with a GPU matvec kernel (floats count as one-weight blocks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuantFormat {
+    F32,
+    F16,
+    Q4_0,
     Q8_0,
     Q5_0,
     Q4K,
@@ -17,10 +24,26 @@ pub enum QuantFormat {
 }
 
 impl QuantFormat {
-    /// Weights per block.
+    /// The format of a GGUF dtype, if a kernel reads it.
+    pub fn of(dtype: crate::load::gguf::DType) -> Option<Self> {
+        use crate::load::gguf::DType;
+        Some(match dtype {
+            DType::F32 => Self::F32,
+            DType::F16 => Self::F16,
+            DType::Q4_0 => Self::Q4_0,
+            DType::Q8_0 => Self::Q8_0,
+            DType::Q5_0 => Self::Q5_0,
+            DType::Q4K => Self::Q4K,
+            DType::Q6K => Self::Q6K,
+            _ => return None,
+        })
+    }
+
+    /// Weights per block (the kernels read floats 8 at a time).
     pub const fn block_elems(self) -> usize {
         match self {
-            Self::Q8_0 | Self::Q5_0 => 32,
+            Self::F32 | Self::F16 => 8,
+            Self::Q4_0 | Self::Q8_0 | Self::Q5_0 => 32,
             Self::Q4K | Self::Q6K => 256,
         }
     }
@@ -28,6 +51,9 @@ impl QuantFormat {
     /// Bytes per block.
     pub const fn block_bytes(self) -> usize {
         match self {
+            Self::F32 => 32,
+            Self::F16 => 16,
+            Self::Q4_0 => 18,
             Self::Q8_0 => 34,
             Self::Q5_0 => 22,
             Self::Q4K => 144,
@@ -37,6 +63,9 @@ impl QuantFormat {
 
     pub const fn kernel(self) -> &'static Kernel {
         match self {
+            Self::F32 => &super::matvec_f32::KERNEL,
+            Self::F16 => &super::matvec_f16::KERNEL,
+            Self::Q4_0 => &super::matvec_q4_0::KERNEL,
             Self::Q8_0 => &super::matvec_q8_0::KERNEL,
             Self::Q5_0 => &super::matvec_q5_0::KERNEL,
             Self::Q4K => &super::matvec_q4_k::KERNEL,
@@ -45,36 +74,85 @@ impl QuantFormat {
     }
 }
 
-/// A (rows, cols) quantized weight matrix on the GPU, row-major GGUF blocks.
-pub struct GpuMatrix {
+/// Rows `row_start..row_start + rows` of a matrix, in one buffer.
+pub struct MatrixPart {
     pub buffer: wgpu::Buffer,
+    pub row_start: usize,
+    pub rows: usize,
+}
+
+/// A (rows, cols) quantized weight matrix on the GPU, row-major GGUF blocks. A matrix larger
+/// than the device lets one binding hold (the 262144×640 Gemma output head is 178 MB; llvmpipe
+/// binds 128 MiB) is split by rows into parts, each a buffer of its own.
+pub struct GpuMatrix {
+    pub parts: Vec<MatrixPart>,
     pub format: QuantFormat,
     pub rows: usize,
     pub cols: usize,
 }
 
 impl GpuMatrix {
+    /// Bytes of one row.
+    pub fn row_bytes(format: QuantFormat, cols: usize) -> usize {
+        cols / format.block_elems() * format.block_bytes()
+    }
+
     /// Uploads a tensor's raw GGUF bytes (`rows * cols / block_elems` blocks).
     pub fn upload(ctx: &GpuContext, name: &str, format: QuantFormat, rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, GpuError> {
-        if rows == 0 || cols == 0 || !cols.is_multiple_of(format.block_elems()) {
-            return Err(GpuError::Shape(format!("{name}: ({rows}, {cols}) is not a non-empty {format:?} matrix (cols must be a multiple of {})", format.block_elems())));
-        }
-        let expected = rows
-            .checked_mul(cols / format.block_elems())
-            .and_then(|b| b.checked_mul(format.block_bytes()))
-            .ok_or_else(|| GpuError::Shape(format!("{name}: ({rows}, {cols}) overflows")))?;
+        let expected = Self::check(name, format, rows, cols)?;
         if bytes.len() != expected {
             return Err(GpuError::Shape(format!("{name}: {} bytes for a ({rows}, {cols}) {format:?} matrix, expected {expected}", bytes.len())));
         }
-        if expected > u32::MAX as usize - 8 {
-            return Err(GpuError::BufferTooLarge { name: name.to_string(), bytes: expected as u64, limit: u32::MAX as u64 - 8 });
+        Self::upload_with(ctx, name, format, rows, cols, ctx.max_storage_binding(), &mut |off, buf| {
+            buf.copy_from_slice(&bytes[off..off + buf.len()]);
+            Ok(())
+        })
+    }
+
+    /// Uploads part by part, at most `part_limit` bytes each (rounded down to whole rows):
+    /// `read(offset, buf)` fills `buf` with the tensor's bytes from `offset`, so at most one
+    /// part is ever in host memory.
+    pub fn upload_with(
+        ctx: &GpuContext,
+        name: &str,
+        format: QuantFormat,
+        rows: usize,
+        cols: usize,
+        part_limit: u64,
+        read: &mut dyn FnMut(usize, &mut [u8]) -> Result<(), GpuError>,
+    ) -> Result<Self, GpuError> {
+        Self::check(name, format, rows, cols)?;
+        let row_bytes = Self::row_bytes(format, cols);
+        let limit = part_limit.min(u32::MAX as u64 - 8) as usize;
+        let rows_per_part = (limit.saturating_sub(4) / row_bytes).min(rows);
+        if rows_per_part == 0 {
+            return Err(GpuError::BufferTooLarge { name: format!("{name} (one row)"), bytes: row_bytes as u64, limit: part_limit });
         }
-        Ok(Self { buffer: ctx.upload_bytes(name, bytes)?, format, rows, cols })
+        let mut parts = Vec::with_capacity(rows.div_ceil(rows_per_part));
+        let mut buf = Vec::new();
+        let mut row_start = 0;
+        while row_start < rows {
+            let n = rows_per_part.min(rows - row_start);
+            buf.resize(n * row_bytes, 0);
+            read(row_start * row_bytes, &mut buf)?;
+            let label = if n == rows { name.to_string() } else { format!("{name} rows {row_start}..{}", row_start + n) };
+            parts.push(MatrixPart { buffer: ctx.upload_bytes(&label, &buf)?, row_start, rows: n });
+            row_start += n;
+        }
+        Ok(Self { parts, format, rows, cols })
+    }
+
+    /// Checks the shape; returns the byte size.
+    fn check(name: &str, format: QuantFormat, rows: usize, cols: usize) -> Result<usize, GpuError> {
+        if rows == 0 || cols == 0 || !cols.is_multiple_of(format.block_elems()) {
+            return Err(GpuError::Shape(format!("{name}: ({rows}, {cols}) is not a non-empty {format:?} matrix (cols must be a multiple of {})", format.block_elems())));
+        }
+        rows.checked_mul(Self::row_bytes(format, cols)).ok_or_else(|| GpuError::Shape(format!("{name}: ({rows}, {cols}) overflows")))
     }
 }
 
 /// Records `y = W · x` for `n` activation rows into `encoder`. `x` holds (n, cols) f32, `y`
-/// receives (n, rows) f32.
+/// receives (n, rows) f32. One dispatch per part of W.
 pub fn encode_matvec(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, w: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer, n: usize) -> Result<(), GpuError> {
     let (x_bytes, y_bytes) = ((n * w.cols * 4) as u64, (n * w.rows * 4) as u64);
     if x.size() < x_bytes || y.size() < y_bytes {
@@ -86,11 +164,23 @@ pub fn encode_matvec(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, w: &G
             y.size()
         )));
     }
+    as_u32("matvec", "n * rows", n * w.rows)?;
     let max = ctx.limits.max_compute_workgroups_per_dimension as usize;
-    let groups_x = w.rows.min(max);
-    let groups_y = w.rows.div_ceil(groups_x);
-    let params = ctx.uniform_u32("matvec params", &[w.rows as u32, w.cols as u32, n as u32, groups_x as u32]);
-    ctx.encode_dispatch(encoder, w.format.kernel(), &[&w.buffer, x, y, &params], [groups_x as u32, groups_y as u32, n as u32])
+    if n == 0 {
+        return Ok(());
+    }
+    if n.div_ceil(TT) > max {
+        return Err(GpuError::Shape(format!("matvec: {n} activation rows, at most {max} per dispatch")));
+    }
+    let tiles = n.div_ceil(TT);
+    for part in &w.parts {
+        let groups = part.rows.div_ceil(RPW);
+        let groups_x = groups.min(max);
+        let groups_y = groups.div_ceil(groups_x);
+        let params = ctx.uniform_u32("matvec params", &[part.rows as u32, w.cols as u32, n as u32, groups_x as u32, w.rows as u32, part.row_start as u32]);
+        ctx.encode_dispatch(encoder, w.format.kernel(), &[&part.buffer, x, y, &params], [groups_x as u32, groups_y as u32, tiles as u32])?;
+    }
+    Ok(())
 }
 
 /// Uploads `x` (n, cols), runs the matvec and reads back y (n, rows).

@@ -1,16 +1,19 @@
 // Shared body of the quantized matvec kernels: y[t, row] = sum_c W[row, c] * x[t, c].
-// Each kernel file defines BLOCK_BYTES, BLOCK_ELEMS and unit_dot (the dot product of 8
-// consecutive weights of one block with x), then calls matvec_row from its entry point.
-// One workgroup per (output row, activation row); its 64 threads split the row into units of
-// 8 weights and sum them in workgroup memory. Arithmetic is f32, integers u32/i32.
+// Each kernel file defines BLOCK_BYTES, BLOCK_ELEMS and unit_weights (8 consecutive weights of
+// one block, dequantized), then calls matvec_row from its entry point. Arithmetic is f32,
+// integers u32/i32.
 
 struct Params {
+    // Rows of this part of W (a matrix too large for one binding comes in parts of rows).
     rows: u32,
     cols: u32,
     n: u32,
     // Workgroups along x: row = workgroup_id.x + workgroup_id.y * groups_x (rows can exceed
     // the 65535 workgroups a dimension allows, e.g. a 262144-row output head).
     groups_x: u32,
+    // Row length of y (all rows of W) and the first row of this part.
+    y_stride: u32,
+    row_offset: u32,
 }
 
 @group(0) @binding(0) var<storage, read> weights: array<u32>;
@@ -18,8 +21,20 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-const WG: u32 = 64u;
-var<workgroup> partial: array<f32, WG>;
+// A workgroup of 64 computes RPW rows of W for TT activation rows at once; TPR invocations
+// share a row and sum their parts in workgroup memory. Few invocations per row keep the
+// workgroup count and the barriers down (llvmpipe and SwiftShader pay per workgroup and per
+// barrier); TT activation rows per pass decode each weight once for all of them (prefill).
+const TPR: u32 = 4u;
+const RPW: u32 = 16u;
+const TT: u32 = 4u;
+var<workgroup> partial: array<vec4<f32>, 64>;
+
+// Eight dequantized weights.
+struct W8 {
+    a: vec4<f32>,
+    b: vec4<f32>,
+}
 
 // Four signed bytes of a word as f32.
 fn i8x4(w: u32) -> vec4<f32> {
@@ -33,30 +48,46 @@ fn u8x4(w: u32) -> vec4<f32> {
 }
 
 fn matvec_row(wid: vec3<u32>, lid: u32) {
-    let row = wid.x + wid.y * params.groups_x;
-    if (row >= params.rows) {
-        return;
-    }
-    let t = wid.z;
+    let lane = lid % TPR;
+    let row = (wid.x + wid.y * params.groups_x) * RPW + lid / TPR;
+    let t0 = wid.z * TT;
     let nb = params.cols / BLOCK_ELEMS;
     let units = params.cols / 8u;
     let units_per_block = BLOCK_ELEMS / 8u;
-    let xoff = t * params.cols;
-    var acc = 0.0;
-    for (var u = lid; u < units; u += WG) {
-        let b = u / units_per_block;
-        let k = u % units_per_block;
-        acc += unit_dot((row * nb + b) * BLOCK_BYTES, k, (xoff + u * 8u) >> 2u);
+    // Activation rows t0..t0+TT (clamped to the last one; only real rows are written).
+    let last = params.n - 1u;
+    let x0 = (min(t0, last) * params.cols) >> 2u;
+    let x1 = (min(t0 + 1u, last) * params.cols) >> 2u;
+    let x2 = (min(t0 + 2u, last) * params.cols) >> 2u;
+    let x3 = (min(t0 + 3u, last) * params.cols) >> 2u;
+    var acc = vec4<f32>(0.0);
+    if (row < params.rows) {
+        for (var u = lane; u < units; u += TPR) {
+            let w = unit_weights((row * nb + u / units_per_block) * BLOCK_BYTES, u % units_per_block);
+            let xi = u * 2u;
+            acc += vec4<f32>(
+                dot(w.a, x[x0 + xi]) + dot(w.b, x[x0 + xi + 1u]),
+                dot(w.a, x[x1 + xi]) + dot(w.b, x[x1 + xi + 1u]),
+                dot(w.a, x[x2 + xi]) + dot(w.b, x[x2 + xi + 1u]),
+                dot(w.a, x[x3 + xi]) + dot(w.b, x[x3 + xi + 1u]),
+            );
+        }
     }
     partial[lid] = acc;
     workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
+    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) {
             partial[lid] += partial[lid + s];
         }
         workgroupBarrier();
     }
-    if (lid == 0u) {
-        y[t * params.rows + row] = partial[0];
+    if (lane == 0u && row < params.rows) {
+        let sum = partial[lid];
+        let out = params.row_offset + row;
+        for (var t = 0u; t < TT; t++) {
+            if (t0 + t < params.n) {
+                y[(t0 + t) * params.y_stride + out] = sum[t];
+            }
+        }
     }
 }

@@ -5,7 +5,7 @@
 const BLOCK_BYTES: u32 = 144u;
 const BLOCK_ELEMS: u32 = 256u;
 
-fn unit_dot(boff: u32, k: u32, xi: u32) -> f32 {
+fn unit_weights(boff: u32, k: u32) -> W8 {
     let s = k >> 2u;
     let sc = boff + 4u;
     var scale: u32;
@@ -23,10 +23,7 @@ fn unit_dot(boff: u32, k: u32, xi: u32) -> f32 {
     let shift = (s & 1u) * 4u;
     let a = u8x4((load_u32_at(q) >> shift) & 0x0f0f0f0fu);
     let b = u8x4((load_u32_at(q + 4u) >> shift) & 0x0f0f0f0fu);
-    let xa = x[xi];
-    let xb = x[xi + 1u];
-    let one = vec4<f32>(1.0);
-    return d * (dot(a, xa) + dot(b, xb)) - m * (dot(xa, one) + dot(xb, one));
+    return W8(d * a - vec4<f32>(m), d * b - vec4<f32>(m));
 }
 
 @compute @workgroup_size(64)

@@ -9,14 +9,14 @@ fn q5x4(lo: u32, shift: u32, hb: u32) -> vec4<f32> {
     return u8x4(((lo >> shift) & 0x0f0f0f0fu) | h) - vec4<f32>(16.0);
 }
 
-fn unit_dot(boff: u32, k: u32, xi: u32) -> f32 {
+fn unit_weights(boff: u32, k: u32) -> W8 {
     let d = f16_bits_to_f32(load_u16_at(boff));
     let qh = load_u32_at(boff + 2u) >> (8u * k);
     let q = boff + 6u + 8u * (k & 1u);
     let shift = (k >> 1u) * 4u;
     let a = q5x4(load_u32_at(q), shift, qh);
     let b = q5x4(load_u32_at(q + 4u), shift, qh >> 4u);
-    return d * (dot(a, x[xi]) + dot(b, x[xi + 1u]));
+    return W8(d * a, d * b);
 }
 
 @compute @workgroup_size(64)

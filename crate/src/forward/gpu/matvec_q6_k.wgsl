@@ -10,7 +10,7 @@ fn q6x4(ql: u32, lshift: u32, qh: u32, hshift: u32) -> vec4<f32> {
     return u8x4(v) - vec4<f32>(32.0);
 }
 
-fn unit_dot(boff: u32, k: u32, xi: u32) -> f32 {
+fn unit_weights(boff: u32, k: u32) -> W8 {
     let e = 8u * k;
     let n = e >> 7u;
     let j = (e >> 5u) & 3u;
@@ -23,7 +23,7 @@ fn unit_dot(boff: u32, k: u32, xi: u32) -> f32 {
     let hshift = 2u * j;
     let a = q6x4(load_u32_at(ql), lshift, load_u32_at(qh), hshift);
     let b = q6x4(load_u32_at(ql + 4u), lshift, load_u32_at(qh + 4u), hshift);
-    return d * (dot(a, x[xi]) + dot(b, x[xi + 1u]));
+    return W8(d * a, d * b);
 }
 
 @compute @workgroup_size(64)

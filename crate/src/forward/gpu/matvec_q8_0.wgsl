@@ -2,11 +2,11 @@
 const BLOCK_BYTES: u32 = 34u;
 const BLOCK_ELEMS: u32 = 32u;
 
-// Weights 8k..8k+8 of the block at byte `boff`, dotted with x[xi], x[xi + 1] (vec4s).
-fn unit_dot(boff: u32, k: u32, xi: u32) -> f32 {
+// Weights 8k..8k+8 of the block at byte `boff`.
+fn unit_weights(boff: u32, k: u32) -> W8 {
     let d = f16_bits_to_f32(load_u16_at(boff));
     let q = boff + 2u + 8u * k;
-    return d * (dot(i8x4(load_u32_at(q)), x[xi]) + dot(i8x4(load_u32_at(q + 4u)), x[xi + 1u]));
+    return W8(d * i8x4(load_u32_at(q)), d * i8x4(load_u32_at(q + 4u)));
 }
 
 @compute @workgroup_size(64)

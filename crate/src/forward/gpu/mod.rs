@@ -18,25 +18,39 @@
 //! `scores` scratch buffer of `attention::scores_len` f32) and `embed` (Q8_0 tables).
 
 pub mod add;
+pub mod add_bias;
+pub mod backend;
 pub mod attention;
 pub mod context;
 pub mod embed;
 pub mod gelu_gate;
+pub mod kv_store;
 pub mod matvec;
+pub mod matvec_f16;
+pub mod matvec_f32;
+pub mod matvec_q4_0;
 pub mod matvec_q4_k;
 pub mod matvec_q5_0;
 pub mod matvec_q6_k;
 pub mod matvec_q8_0;
+pub mod probe;
+pub mod quantize_q8_0;
+pub mod quantize_q8_k;
 pub mod rmsnorm;
 pub mod rope;
 pub mod silu_gate;
 pub mod softmax;
+pub mod top_k;
+pub mod top_k_merge;
 
 pub use context::{GpuContext, Kernel};
 pub use matvec::{GpuMatrix, QuantFormat};
 
 /// Shared WGSL helpers (byte reads from `array<u32>`, f16 decoding), prepended to kernels.
 pub const PRELUDE: &str = include_str!("prelude.wgsl");
+
+/// `round_f16`: f32 → nearest f16 value (ties to even) as f32, on the bits.
+pub const F16: &str = include_str!("f16.wgsl");
 
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
@@ -54,6 +68,12 @@ pub enum GpuError {
     Readback(String),
     #[error("bad shape: {0}")]
     Shape(String),
+    #[error("the only GPU adapter is a software rasterizer ({0}); the CPU backend is faster")]
+    Software(String),
+    #[error("GPU self-test failed: {0}")]
+    SelfTest(String),
+    #[error("the GPU device was lost ({0})")]
+    DeviceLost(String),
 }
 
 /// A 2-D workgroup grid holding `groups` workgroups: `[groups_x, groups_y]`, with `groups_x` at

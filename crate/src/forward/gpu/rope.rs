@@ -26,21 +26,40 @@ impl RopeShape {
     }
 }
 
+/// The per-pair frequencies, with the same f32 expression as the CPU op so both rotate by
+/// identical angles; `freq_factors` (Llama 3) divide them.
+pub fn freqs(theta: f32, head_dim: usize, freq_factors: Option<&[f32]>) -> Vec<f32> {
+    (0..head_dim / 2)
+        .map(|i| {
+            let f = theta.powf(-2.0 * i as f32 / head_dim as f32);
+            match freq_factors {
+                Some(ff) => f / ff[i],
+                None => f,
+            }
+        })
+        .collect()
+}
+
 /// Records RoPE over the first `rows * n_heads * head_dim` f32 of `x`, in place.
 pub fn encode_rope(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, s: &RopeShape) -> Result<(), GpuError> {
+    let fb = ctx.upload_f32("rope freqs", &freqs(s.theta, s.head_dim, None))?;
+    encode_rope_freqs(ctx, encoder, x, &fb, s)
+}
+
+/// [`encode_rope`] with the frequencies (`head_dim / 2` f32, see [`freqs`]) already on the GPU;
+/// `s.theta` is not used.
+pub fn encode_rope_freqs(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, freqs: &wgpu::Buffer, s: &RopeShape) -> Result<(), GpuError> {
     s.check()?;
     let len = s.rows.saturating_mul(s.n_heads).saturating_mul(s.head_dim);
     need("rope", "x", x, len)?;
+    need("rope", "freqs", freqs, s.head_dim / 2)?;
     as_u32("rope", "rows * n_heads * head_dim", len)?;
     as_u32("rope", "start_pos + rows", s.start_pos.saturating_add(s.rows))?;
     let pairs = len / 2;
     let [gx, gy] = grid(ctx, pairs.div_ceil(64));
     let neox = u32::from(matches!(s.style, RopeStyle::Neox));
-    // The same f32 expression as the CPU op, so both rotate by identical angles.
-    let freqs: Vec<f32> = (0..s.head_dim / 2).map(|i| s.theta.powf(-2.0 * i as f32 / s.head_dim as f32)).collect();
-    let fb = ctx.upload_f32("rope freqs", &freqs)?;
     let params = ctx.uniform_u32("rope params", &[s.rows as u32, s.n_heads as u32, s.head_dim as u32, s.start_pos as u32, neox, gx]);
-    ctx.encode_dispatch(encoder, &KERNEL, &[x, &fb, &params], [gx, gy, 1])
+    ctx.encode_dispatch(encoder, &KERNEL, &[x, freqs, &params], [gx, gy, 1])
 }
 
 /// Uploads `x` (`s.rows` rows of heads), applies RoPE and reads it back.

@@ -1,0 +1,14 @@
+//! `matvec_f32`: f32 matrix × f32 vectors. Block decoding in `matvec_f32.wgsl`.
+
+use super::matvec::{GpuMatrix, QuantFormat, MATVEC};
+use super::{GpuContext, GpuError, Kernel, PRELUDE};
+
+pub const KERNEL: Kernel = Kernel { name: "matvec_f32", sources: &[PRELUDE, MATVEC, include_str!("matvec_f32.wgsl")] };
+
+/// Records `y = W · x` (n activation rows) for a F32 matrix.
+pub fn encode_matvec_f32(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, w: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer, n: usize) -> Result<(), GpuError> {
+    if w.format != QuantFormat::F32 {
+        return Err(GpuError::Shape(format!("matvec_f32 got a {:?} matrix", w.format)));
+    }
+    super::matvec::encode_matvec(ctx, encoder, w, x, y, n)
+}
