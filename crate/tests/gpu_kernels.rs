@@ -455,3 +455,118 @@ fn new_op_shape_errors_are_typed() {
     let mut enc = ctx.encoder("shape");
     assert!(matches!(add::encode_add(ctx, &mut enc, &small, &small, 3), Err(GpuError::Shape(_))));
 }
+
+#[test]
+fn matvec_q4_0_matches_dequantized_reference() {
+    run_k_quant(GgmlDType::Q4_0, QuantFormat::Q4_0, "matvec_q4_0");
+}
+
+#[test]
+fn matvec_f16_matches_reference() {
+    run_k_quant(GgmlDType::F16, QuantFormat::F16, "matvec_f16");
+}
+
+#[test]
+fn matvec_f32_matches_reference() {
+    run_k_quant(GgmlDType::F32, QuantFormat::F32, "matvec_f32");
+}
+
+#[test]
+fn add_bias_is_exact() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(45);
+    for (rows, len) in [(1, 1024), (7, 256), (300, 640)] {
+        let x = rng.vec(rows * len, 5.0);
+        let b = rng.vec(len, 2.0);
+        let mut want = x.clone();
+        tutor_runtime::forward::cpu::matmul::add_bias(&mut want, &b);
+        let got = tutor_runtime::forward::gpu::add_bias::add_bias(ctx, &x, &b).expect("add_bias");
+        assert_eq!(got, want, "add_bias ({rows}, {len})");
+    }
+}
+
+/// The cache stores exactly `half::f16::from_f32(v).to_f32()` (round to nearest even),
+/// including subnormals, ties, overflow to infinity and values around 65504.
+#[test]
+fn kv_store_rounds_exactly_like_half() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(46);
+    let kv_dim = 64;
+    let mut k = rng.vec(3 * kv_dim, 3.0);
+    let specials = [0.0, -0.0, 1e-8, -3e-7, 6.1e-5, 6.103515625e-5, 65504.0, 65519.0, 65520.0, -70000.0, 1.0 + 1.0 / 2048.0, 1.0 + 3.0 / 2048.0, 2.9802322e-8];
+    k[..specials.len()].copy_from_slice(&specials);
+    let v: Vec<f32> = k.iter().map(|x| x * -7.3).collect();
+    let cache = vec![9.0f32; 8 * kv_dim];
+    let (kc, vc) = tutor_runtime::forward::gpu::kv_store::kv_store(ctx, &k, &v, &cache, &cache, 2, kv_dim).expect("kv_store");
+    let round = |x: f32| half::f16::from_f32(x).to_f32();
+    for i in 0..8 * kv_dim {
+        let (wk, wv) = if (2 * kv_dim..5 * kv_dim).contains(&i) { (round(k[i - 2 * kv_dim]), round(v[i - 2 * kv_dim])) } else { (9.0, 9.0) };
+        assert_eq!(kc[i].to_bits(), wk.to_bits(), "k_cache[{i}]");
+        assert_eq!(vc[i].to_bits(), wv.to_bits(), "v_cache[{i}]");
+    }
+}
+
+/// Activation rounding for Q8_0-family weights against the CPU backend's (ggml's) rule; WGSL
+/// division may be off by an ulp, so a value may land one quantum away in rare ties.
+#[test]
+fn quantize_q8_0_matches_cpu_rounding() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(47);
+    let mut x = rng.vec(64 * 32, 10.0);
+    x[32..64].fill(0.0); // an all-zero block
+    let got = tutor_runtime::forward::gpu::quantize_q8_0::quantize_q8_0(ctx, &x).expect("quantize");
+    let (mut exact, mut total) = (0, 0);
+    for (b, (xb, gb)) in x.chunks(32).zip(got.chunks(32)).enumerate() {
+        let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let scale = amax / 127.0;
+        let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
+        let d = half::f16::from_f32(scale).to_f32();
+        for (&v, &g) in xb.iter().zip(gb) {
+            let want = d * (v * inv).round();
+            total += 1;
+            exact += usize::from(want == g);
+            assert!((want - g).abs() <= d * 1.0001, "block {b}: {g} vs {want}");
+        }
+    }
+    assert!(exact * 1000 >= total * 999, "{exact}/{total} exact");
+}
+
+/// Activation rounding for K-quant weights against candle's Q8_K quantization.
+#[test]
+fn quantize_q8_k_matches_candle() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(48);
+    let mut x = rng.vec(8 * 256, 6.0);
+    x[256..512].fill(0.0);
+    let t = Tensor::from_vec(x.clone(), (8, 256), &Device::Cpu).expect("tensor");
+    let want: Vec<f32> = QTensor::quantize(&t, GgmlDType::Q8K)
+        .and_then(|q| q.dequantize(&Device::Cpu))
+        .and_then(|d| d.flatten_all())
+        .and_then(|d| d.to_vec1())
+        .expect("candle Q8_K");
+    let got = tutor_runtime::forward::gpu::quantize_q8_k::quantize_q8_k(ctx, &x).expect("quantize");
+    let exact = got.iter().zip(&want).filter(|(a, b)| a == b).count();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let amax = x[i / 256 * 256..][..256].iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!((g - w).abs() <= amax / 127.0 * 1.0001, "x[{i}]: {g} vs {w}");
+    }
+    assert!(exact * 1000 >= got.len() * 999, "{exact}/{} exact", got.len());
+}
+
+/// Top-k over a Gemma-sized vocabulary with many ties, against the host: same ids in the same
+/// order (lower id first among equal logits), logsumexp and entropy close.
+#[test]
+fn top_k_matches_host() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(49);
+    for (vocab, k) in [(262_144, 40), (1000, 1), (300, 64), (5, 8)] {
+        let mut logits: Vec<f32> = (0..vocab).map(|_| (rng.f32() * 8.0).round() / 2.0).collect();
+        logits[vocab / 3] = f32::NAN;
+        let got = tutor_runtime::forward::gpu::top_k::top_k(ctx, &logits, k).expect("top_k");
+        let want = tutor_runtime::forward::backend::top_k_host(&logits, k);
+        assert_eq!(got.ids, want.ids, "vocab {vocab}, k {k}");
+        assert_eq!(got.logits, want.logits, "vocab {vocab}, k {k}");
+        assert!((got.log_z - want.log_z).abs() < 1e-4 * want.log_z.abs().max(1.0), "log_z {} vs {}", got.log_z, want.log_z);
+        assert!((got.entropy - want.entropy).abs() < 1e-3 * want.entropy.abs().max(1.0), "entropy {} vs {}", got.entropy, want.entropy);
+    }
+}

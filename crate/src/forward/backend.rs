@@ -95,11 +95,12 @@ pub trait Backend {
     fn top_k(&mut self, logits: &Self::Act, vocab: usize, k: usize) -> impl Future<Output = Result<TopLogits, ForwardError>>;
 }
 
-/// Host version of [`Backend::top_k`] (the CPU backend's, and the GPU tests' reference).
+/// Host version of [`Backend::top_k`] (the CPU backend's, and the GPU tests' reference). NaN
+/// logits count as -inf.
 pub fn top_k_host(logits: &[f32], k: usize) -> TopLogits {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let (mut z, mut zx) = (0.0f64, 0.0f64);
-    for &l in logits {
+    for &l in logits.iter().filter(|l| !l.is_nan()) {
         let e = ((l - max) as f64).exp();
         z += e;
         zx += e * (l - max) as f64;
