@@ -7,6 +7,7 @@ use crate::forward::model::Model;
 use crate::forward::ForwardError;
 use crate::load::gguf::{Gguf, GgufError};
 use crate::load::shards::{ShardError, ShardSource};
+use crate::route::signals::{token_nll, token_stats, PromptStats, TokenStats};
 use crate::sample::{Sampler, SamplingParams};
 use crate::tokenize::{Detokenizer, TokenizeError, Tokenizer};
 
@@ -113,6 +114,9 @@ pub struct Chunk {
     pub text: String,
     /// Set on the last chunk.
     pub finish: Option<FinishReason>,
+    /// The model's confidence in `token` (from the raw logits, before penalties): the router's
+    /// per-token signal. None when `token` is None.
+    pub stats: Option<TokenStats>,
 }
 
 /// A running generation. Call [`Generation::next`] until it returns `Ok(None)`.
@@ -130,6 +134,9 @@ pub struct Generation {
     held: String,
     finished: Option<FinishReason>,
     done: bool,
+    /// Score the prompt's tokens during the prefill (see `with_prompt_stats`).
+    want_prompt_stats: bool,
+    prompt_stats: Option<PromptStats>,
 }
 
 impl Generation {
@@ -153,7 +160,22 @@ impl Generation {
             held: String::new(),
             finished: None,
             done: false,
+            want_prompt_stats: false,
+            prompt_stats: None,
         })
+    }
+
+    /// Also measure how surprising the prompt is (the router's prompt-perplexity signal): the
+    /// prefill then computes logits at every prompt position (about 2× the prefill work, in
+    /// chunks of 32 positions). Read it with `prompt_stats` after the first `next`.
+    pub fn with_prompt_stats(mut self) -> Self {
+        self.want_prompt_stats = true;
+        self
+    }
+
+    /// The prompt's negative log-likelihood under the model, once the prefill has run.
+    pub fn prompt_stats(&self) -> Option<&PromptStats> {
+        self.prompt_stats.as_ref()
     }
 
     pub fn abort_handle(&self) -> AbortHandle {
@@ -186,13 +208,29 @@ impl Generation {
         if let Some(reason) = self.stop_reason(engine) {
             return Ok(Some(self.finish(engine, reason)?));
         }
-        let mut logits = engine.model.forward(&self.pending)?;
+        let mut logits = if self.want_prompt_stats && self.prompt_stats.is_none() {
+            let mut ps = PromptStats { tokens: self.pending.len(), ..Default::default() };
+            let pending = &self.pending;
+            let logits = engine.model.forward_each(pending, &mut |i, row| {
+                if let Some(&next) = pending.get(i + 1) {
+                    ps.push_nll(token_nll(row, next));
+                }
+            })?;
+            self.prompt_stats = Some(ps);
+            logits
+        } else {
+            engine.model.forward(&self.pending)?
+        };
+        // The sampler applies penalties in place: the router's stats come from the raw logits.
+        let raw = logits.clone();
         let token = self.sampler.sample(&mut logits, &self.history);
+        let stats = Some(token_stats(&raw, token));
         self.history.push(token);
         self.pending = vec![token];
         if engine.tokenizer.stop_ids().contains(&token) {
             let mut chunk = self.finish(engine, FinishReason::Eos)?;
             chunk.token = Some(token);
+            chunk.stats = stats;
             return Ok(Some(chunk));
         }
         self.held.push_str(&self.detok.push(&engine.tokenizer, token)?);
@@ -200,10 +238,11 @@ impl Generation {
             self.held.truncate(at);
             let mut chunk = self.finish(engine, FinishReason::StopString)?;
             chunk.token = Some(token);
+            chunk.stats = stats;
             return Ok(Some(chunk));
         }
         let text = self.take_safe_text();
-        Ok(Some(Chunk { token: Some(token), text, finish: None }))
+        Ok(Some(Chunk { token: Some(token), text, finish: None, stats }))
     }
 
     fn stop_reason(&self, engine: &Engine) -> Option<FinishReason> {
@@ -238,7 +277,7 @@ impl Generation {
         }
         self.finished = Some(reason);
         self.done = true;
-        Ok(Chunk { token: None, text: std::mem::take(&mut self.held), finish: Some(reason) })
+        Ok(Chunk { token: None, text: std::mem::take(&mut self.held), finish: Some(reason), stats: None })
     }
 }
 

@@ -94,6 +94,24 @@ impl Model {
         Ok(all)
     }
 
+    /// Run `tokens` and hand the logits of every position to `each(position, row)` as they are
+    /// computed, without keeping them: only `STATS_CHUNK` rows are alive at once (the prefill
+    /// of the router's prompt-perplexity signal). Returns the last row.
+    pub fn forward_each(&mut self, tokens: &[u32], each: &mut dyn FnMut(usize, &[f32])) -> Result<Vec<f32>, ForwardError> {
+        const STATS_CHUNK: usize = 32;
+        let _ = self.checked_chunks(tokens)?;
+        let vocab = self.config.vocab_size;
+        let mut last = Vec::new();
+        for (c, chunk) in tokens.chunks(STATS_CHUNK).enumerate() {
+            let rows = self.forward_chunk(chunk, true)?;
+            for (r, row) in rows.chunks(vocab).enumerate() {
+                each(c * STATS_CHUNK + r, row);
+            }
+            last = rows[rows.len() - vocab..].to_vec();
+        }
+        Ok(last)
+    }
+
     fn checked_chunks<'t>(&self, tokens: &'t [u32]) -> Result<std::slice::Chunks<'t, u32>, ForwardError> {
         if tokens.is_empty() {
             return Err(ForwardError::EmptyInput);
