@@ -111,8 +111,11 @@ fn run_cascade(e: &mut Engine, policy: RoutePolicy, question: &str) -> (Cascade,
 fn cascade_on_real_generation() {
     let mut e = engine();
     let calibrated = RoutePolicy::calibrated().unwrap();
-    // A policy that demands more confidence than any answer has: escalates at the first judged token.
-    let strict = RoutePolicy { threshold_pre: 0.0, threshold_full: 1.0, min_tokens: 3, ..calibrated.clone() };
+    // A policy that demands more confidence than any answer has (the answer score is pinned at
+    // σ(-10)): escalates at the first judged token.
+    let mut strict = RoutePolicy { threshold_pre: 0.0, threshold_full: 0.5, min_tokens: 3, ..calibrated.clone() };
+    strict.full.weights.iter_mut().for_each(|w| *w = 0.0);
+    strict.full.bias = -10.0;
     let (c, tokens, text) = run_cascade(&mut e, strict, "What is the capital of France?");
     let d = c.decision().unwrap();
     assert_eq!(d.route, Route::Server);

@@ -45,6 +45,16 @@ fn opt3(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |v| format!("{v:.3}"))
 }
 
+/// Softmax over the choices' log-likelihoods, at the picked choice.
+fn mc_confidence(s: &Scored) -> f32 {
+    let m = s.choice_logprobs.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    if !m.is_finite() {
+        return 0.0;
+    }
+    let z: f32 = s.choice_logprobs.iter().map(|l| (l - m).exp()).sum();
+    s.choice_logprobs.get(s.pick).map_or(0.0, |l| (l - m).exp() / z)
+}
+
 /// Accuracy of a random router that escalates share `e`.
 fn random_accuracy(local_acc: f64, server: f64, e: f64) -> f64 {
     (1.0 - e) * local_acc + e * server
@@ -112,6 +122,7 @@ pub fn build(scored: &[Scored], cfg: &Config) -> Res<Report> {
         Router { key: "prompt", name: "prompt perplexity only", scores: cv(&names_prompt)? },
         Router { key: "answer", name: "answer token confidence only", scores: cv(&names_answer)? },
         Router { key: "length", name: "length only (shorter stays local)", scores: scored.iter().map(|s| -((1 + s.signals.chars) as f32).ln()).collect() },
+        Router { key: "mc_confidence", name: "reference, eval only: probability of the picked choice among the choices (needs the choices; not a runtime signal)", scores: scored.iter().map(mc_confidence).collect() },
     ];
     let curves: Vec<Vec<CurvePoint>> = routers.iter().map(|r| escalation_curve(&r.scores, &labels, p)).collect();
     let random = random_curve(&labels, p, 100);
