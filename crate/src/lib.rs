@@ -8,6 +8,9 @@ pub mod tokenize;
 pub mod forward;
 pub mod sample;
 pub mod stream;
+pub mod route;
 pub mod testmodel;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm_route;

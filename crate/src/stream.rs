@@ -8,6 +8,7 @@ use crate::forward::model::{block_on, Model};
 use crate::forward::ForwardError;
 use crate::load::gguf::{Gguf, GgufError};
 use crate::load::shards::{ShardError, ShardSource};
+use crate::route::signals::{token_nll, token_stats, top_token_stats, PromptStats, TokenStats};
 use crate::sample::{Sampler, SamplingParams};
 use crate::tokenize::{Detokenizer, TokenizeError, Tokenizer};
 
@@ -194,6 +195,9 @@ pub struct Chunk {
     pub text: String,
     /// Set on the last chunk.
     pub finish: Option<FinishReason>,
+    /// The model's confidence in `token` (from the raw logits, before penalties): the router's
+    /// per-token signal. None when `token` is None.
+    pub stats: Option<TokenStats>,
 }
 
 /// A running generation. Call [`Generation::next`] until it returns `Ok(None)`.
@@ -211,6 +215,9 @@ pub struct Generation {
     held: String,
     finished: Option<FinishReason>,
     done: bool,
+    /// Score the prompt's tokens during the prefill (see `with_prompt_stats`).
+    want_prompt_stats: bool,
+    prompt_stats: Option<PromptStats>,
 }
 
 impl Generation {
@@ -234,7 +241,22 @@ impl Generation {
             held: String::new(),
             finished: None,
             done: false,
+            want_prompt_stats: false,
+            prompt_stats: None,
         })
+    }
+
+    /// Also measure how surprising the prompt is (the router's prompt-perplexity signal): the
+    /// prefill then computes logits at every prompt position (about 2× the prefill work, in
+    /// chunks of 32 positions). Read it with `prompt_stats` after the first `next`.
+    pub fn with_prompt_stats(mut self) -> Self {
+        self.want_prompt_stats = true;
+        self
+    }
+
+    /// The prompt's negative log-likelihood under the model, once the prefill has run.
+    pub fn prompt_stats(&self) -> Option<&PromptStats> {
+        self.prompt_stats.as_ref()
     }
 
     pub fn abort_handle(&self) -> AbortHandle {
@@ -273,12 +295,14 @@ impl Generation {
         if let Some(reason) = self.stop_reason(engine) {
             return Ok(Some(self.finish(engine, reason)?));
         }
-        let token = self.step(engine).await?;
+        let (token, stats) = self.step(engine).await?;
+        let stats = Some(stats);
         self.history.push(token);
         self.pending = vec![token];
         if engine.tokenizer.stop_ids().contains(&token) {
             let mut chunk = self.finish(engine, FinishReason::Eos)?;
             chunk.token = Some(token);
+            chunk.stats = stats;
             return Ok(Some(chunk));
         }
         self.held.push_str(&self.detok.push(&engine.tokenizer, token)?);
@@ -286,15 +310,17 @@ impl Generation {
             self.held.truncate(at);
             let mut chunk = self.finish(engine, FinishReason::StopString)?;
             chunk.token = Some(token);
+            chunk.stats = stats;
             return Ok(Some(chunk));
         }
         let text = self.take_safe_text();
-        Ok(Some(Chunk { token: Some(token), text, finish: None }))
+        Ok(Some(Chunk { token: Some(token), text, finish: None, stats }))
     }
 
-    /// Runs the pending tokens and samples the next one. If the GPU fails, the engine reloads
-    /// onto the CPU, replays every token so far, and the answer goes on.
-    async fn step(&mut self, engine: &mut Engine) -> Result<u32, EngineError> {
+    /// Runs the pending tokens and samples the next one (with the router's confidence stats).
+    /// If the GPU fails, the engine reloads onto the CPU, replays every token so far, and the
+    /// answer goes on.
+    async fn step(&mut self, engine: &mut Engine) -> Result<(u32, TokenStats), EngineError> {
         match self.sample(engine).await {
             Err(EngineError::Forward(e @ ForwardError::Gpu(_))) if engine.backend() == "gpu" => {
                 if !engine.fall_back_to_cpu(&e)? {
@@ -307,16 +333,39 @@ impl Generation {
         }
     }
 
-    async fn sample(&mut self, engine: &mut Engine) -> Result<u32, EngineError> {
+    async fn sample(&mut self, engine: &mut Engine) -> Result<(u32, TokenStats), EngineError> {
+        if self.want_prompt_stats && self.prompt_stats.is_none() {
+            let mut ps = PromptStats { tokens: self.prompt_len, ..Default::default() };
+            let pending = &self.pending;
+            let prompt_len = self.prompt_len;
+            let mut logits = engine
+                .model
+                .forward_each_async(pending, &mut |i, row| {
+                    if let Some(&next) = pending.get(i + 1).filter(|_| i + 1 < prompt_len) {
+                        ps.push_nll(token_nll(row, next));
+                    }
+                })
+                .await?;
+            self.prompt_stats = Some(ps);
+            return Ok(self.sample_logits(&mut logits));
+        }
         // On the GPU, read back only the best logits when they decide the token.
         if engine.backend() == "gpu" {
             if let Some(k) = self.sampler.top_k_needed() {
                 let top = engine.model.forward_top_async(&self.pending, k).await?;
-                return Ok(self.sampler.sample_top(&top));
+                let token = self.sampler.sample_top(&top);
+                return Ok((token, top_token_stats(&top, token)));
             }
         }
         let mut logits = engine.model.forward_async(&self.pending).await?;
-        Ok(self.sampler.sample(&mut logits, &self.history))
+        Ok(self.sample_logits(&mut logits))
+    }
+
+    /// The sampler applies penalties in place: the router's stats come from the raw logits.
+    fn sample_logits(&mut self, logits: &mut [f32]) -> (u32, TokenStats) {
+        let raw = logits.to_vec();
+        let token = self.sampler.sample(logits, &self.history);
+        (token, token_stats(&raw, token))
     }
 
     fn stop_reason(&self, engine: &Engine) -> Option<FinishReason> {
@@ -351,7 +400,7 @@ impl Generation {
         }
         self.finished = Some(reason);
         self.done = true;
-        Ok(Chunk { token: None, text: std::mem::take(&mut self.held), finish: Some(reason) })
+        Ok(Chunk { token: None, text: std::mem::take(&mut self.held), finish: Some(reason), stats: None })
     }
 }
 

@@ -86,6 +86,18 @@ fn chunk_object(chunk: &Chunk) -> Result<JsValue, JsValue> {
     Reflect::set(&o, &"token".into(), &token)?;
     Reflect::set(&o, &"text".into(), &chunk.text.clone().into())?;
     Reflect::set(&o, &"finish".into(), &finish)?;
+    // The router's per-token signal: { logprob, entropy, top1 } or null.
+    let stats = match chunk.stats {
+        Some(s) => {
+            let so = Object::new();
+            Reflect::set(&so, &"logprob".into(), &s.logprob.into())?;
+            Reflect::set(&so, &"entropy".into(), &s.entropy.into())?;
+            Reflect::set(&so, &"top1".into(), &s.top1.into())?;
+            so.into()
+        }
+        None => JsValue::NULL,
+    };
+    Reflect::set(&o, &"stats".into(), &stats)?;
     Ok(o.into())
 }
 
@@ -145,6 +157,27 @@ impl TutorEngine {
             return Ok(JsValue::NULL);
         };
         chunk_object(&chunk)
+    }
+
+    /// Measure the prompt's perplexity during the prefill of the generation just started (call
+    /// before the first step); read it with `promptStats()` after it.
+    #[wasm_bindgen(js_name = measurePrompt)]
+    pub fn measure_prompt(&self) -> Result<(), JsValue> {
+        let mut slot = self.generation.try_borrow_mut().map_err(|_| busy())?;
+        *slot = slot.take().map(Generation::with_prompt_stats);
+        Ok(())
+    }
+
+    /// `{ tokens, mean_nll, max_nll }` once the prefill ran with `measurePrompt()`, else null.
+    #[wasm_bindgen(js_name = promptStats)]
+    pub fn prompt_stats(&self) -> Result<JsValue, JsValue> {
+        let slot = self.generation.try_borrow().map_err(|_| busy())?;
+        let Some(p) = slot.as_ref().and_then(|g| g.prompt_stats().copied()) else { return Ok(JsValue::NULL) };
+        let o = Object::new();
+        Reflect::set(&o, &"tokens".into(), &(p.tokens as u32).into())?;
+        Reflect::set(&o, &"mean_nll".into(), &p.mean_nll().into())?;
+        Reflect::set(&o, &"max_nll".into(), &p.max_nll.into())?;
+        Ok(o.into())
     }
 
     /// One step, on any backend: resolves to `{ token, text, finish }`, or `null` when the

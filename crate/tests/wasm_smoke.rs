@@ -269,4 +269,72 @@ async fn tiny_model_generates_on_webgpu_like_the_cpu() {
         assert!(!runs[0].is_empty(), "{arch:?}: {:?}", runs[0]);
         assert_eq!(runs[0], runs[1], "{arch:?}: WebGPU vs CPU greedy tokens");
     }
+/// The router as a TS worker drives it: `TutorEngine` measures the prompt and puts `stats` on
+/// every chunk; `TutorRouter` turns them into JS decision objects with typed reasons.
+#[wasm_bindgen_test]
+fn router_cascade_through_the_js_surface() {
+    use tutor_runtime::load::gguf::DType;
+    use tutor_runtime::route::policy::RoutePolicy;
+    use tutor_runtime::testmodel::{tiny_model, TinyArch, TinySpec};
+    use tutor_runtime::wasm::TutorEngine;
+    use tutor_runtime::wasm_route::TutorRouter;
+
+    let bytes = tiny_model(&TinySpec::new(TinyArch::Gemma3, DType::Q4K));
+    let shards = js_sys::Array::new();
+    shards.push(&js_sys::Uint8Array::from(&bytes[..]));
+    let mut e = TutorEngine::new(shards, Some(128)).unwrap();
+    // Escalate as soon as two tokens have been judged: the answer score is pinned at σ(-10).
+    let mut strict = RoutePolicy { threshold_pre: 0.0, threshold_full: 0.5, min_tokens: 2, ..RoutePolicy::calibrated().unwrap() };
+    strict.full.weights.iter_mut().for_each(|w| *w = 0.0);
+    strict.full.bias = -10.0;
+    let mut r = TutorRouter::new("Why is the sky blue?", Some("en".into()), Some(strict.to_json())).unwrap();
+    let d = r.start(true, true, true).unwrap();
+    assert_eq!(get(&d, "route").as_string().as_deref(), Some("local"));
+    e.start("Why is the sky blue?", 8, 0.0, 40, 0.95, 0, vec![]).unwrap();
+    e.measure_prompt().unwrap();
+    let mut escalated = None;
+    let mut steps = 0;
+    loop {
+        let v = e.next().unwrap();
+        if v.is_null() {
+            break;
+        }
+        if steps == 0 {
+            let p = e.prompt_stats().unwrap();
+            let mean = get(&p, "mean_nll").as_f64().unwrap();
+            assert!(mean.is_finite() && mean > 0.0, "{mean}");
+            let d = r.after_prefill(get(&p, "tokens").as_f64().unwrap() as u32, mean as f32, get(&p, "max_nll").as_f64().unwrap() as f32).unwrap();
+            assert_eq!(get(&d, "route").as_string().as_deref(), Some("local"));
+        }
+        steps += 1;
+        let s = get(&v, "stats");
+        if s.is_null() {
+            continue;
+        }
+        let (lp, ent, top1) = (get(&s, "logprob").as_f64().unwrap(), get(&s, "entropy").as_f64().unwrap(), get(&s, "top1").as_f64().unwrap());
+        assert!(lp <= 0.0 && ent >= 0.0 && top1 > 0.0 && top1 <= 1.0);
+        let step = r.on_token(lp as f32, ent as f32, top1 as f32).unwrap();
+        if get(&step, "action").as_string().as_deref() == Some("escalate") {
+            escalated = Some(get(&step, "decision"));
+            e.abort();
+        }
+    }
+    let d = escalated.expect("the strict policy escalates mid-answer");
+    assert_eq!(get(&d, "route").as_string().as_deref(), Some("server"));
+    assert_eq!(get(&get(&d, "reason"), "kind").as_string().as_deref(), Some("confidence_collapse"));
+    assert!(get(&d, "message").as_string().unwrap().contains("after 2 tokens"));
+    // Server down after the escalation: the local model answers, marked as a fallback.
+    let d = r.server_failed().unwrap();
+    assert_eq!(get(&get(&d, "reason"), "kind").as_string().as_deref(), Some("server_unreachable"));
+    assert_eq!(get(&d, "fallback").as_bool(), Some(true));
+    let ev = r.telemetry_event("{\"include_question_text\":false,\"shadow_fraction\":1.0,\"server_usd_per_1k_tokens\":0.002,\"shadow_salt\":0}", 12.0, 7, 8).unwrap();
+    assert!(get(&ev, "question").is_null());
+    assert_eq!(get(&ev, "reason").as_string().as_deref(), Some("server_unreachable"));
+    // Critical topics never start the model; bad policies and out-of-order calls are typed errors.
+    let mut r = TutorRouter::new("Can I sue my school?", None, None).unwrap();
+    assert_eq!(get(&get(&r.start(true, true, true).unwrap(), "reason"), "kind").as_string().as_deref(), Some("critical_topic"));
+    let err = TutorRouter::new("q", None, Some("{}".into())).err().unwrap();
+    assert_eq!(get(&err, "kind").as_string().as_deref(), Some("bad_policy"));
+    let mut r = TutorRouter::new("q", None, None).unwrap();
+    assert_eq!(get(&r.on_token(-1.0, 1.0, 0.5).err().unwrap(), "kind").as_string().as_deref(), Some("wrong_phase"));
 }

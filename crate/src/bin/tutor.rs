@@ -6,6 +6,9 @@
 //!           [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S]
 //!           [--stop STR]... [--threads N] [--ctx N] [--ids] [--backend cpu|gpu|auto]
 //! tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens 128] [--gen-tokens 64] [--reps 3]
+//! tutor eval --model MODEL.gguf --data QUESTIONS.jsonl [--data ...] --out DIR [--limit N]
+//!           [--server-accuracy 0.9] [--max-loss 0.02] [--folds 5] [--seed 6] [--threads N]
+//! tutor eval --scored DIR/scored.jsonl --out DIR        (rebuild the report without the model)
 //! ```
 
 use std::io::Write;
@@ -16,6 +19,9 @@ use tutor_runtime::load::gguf::{Gguf, Value};
 use tutor_runtime::load::shards::FileShards;
 use tutor_runtime::sample::{argmax, SamplingParams};
 use tutor_runtime::stream::{BackendChoice, Engine, GenerateParams};
+
+#[path = "eval/mod.rs"]
+mod eval;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -234,8 +240,9 @@ fn main() -> ExitCode {
         Some("inspect") if raw.len() > 1 => inspect(&raw[1..]),
         Some("run") => Args::parse(&raw[1..]).and_then(|a| run(&a)),
         Some("bench") => Args::parse(&raw[1..]).and_then(|a| bench(&a)),
+        Some("eval") => Args::parse(&raw[1..]).and_then(|a| eval::eval(&a)),
         _ => {
-            eprintln!("usage:\n  tutor inspect MODEL.gguf [SHARD...]\n  tutor run --model MODEL.gguf --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--threads N] [--ctx N] [--ids] [--backend cpu|gpu|auto]\n  tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N]");
+            eprintln!("usage:\n  tutor inspect MODEL.gguf [SHARD...]\n  tutor run --model MODEL.gguf --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--threads N] [--ctx N] [--ids] [--backend cpu|gpu|auto]\n  tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N]\n  tutor eval --model MODEL.gguf --data QUESTIONS.jsonl --out DIR [--limit N] [--server-accuracy P] [--max-loss L] | --scored DIR/scored.jsonl --out DIR");
             return ExitCode::from(2);
         }
     };

@@ -276,6 +276,35 @@ impl Model {
         }
     }
 
+    /// Run `tokens` and hand the logits of every position to `each(position, row)` as they are
+    /// computed, without keeping them: only `STATS_CHUNK` rows are alive at once (the prefill
+    /// of the router's prompt-perplexity signal). Returns the last row.
+    pub async fn forward_each_async(&mut self, tokens: &[u32], each: &mut dyn FnMut(usize, &[f32])) -> Result<Vec<f32>, ForwardError> {
+        const STATS_CHUNK: usize = 32;
+        if tokens.is_empty() {
+            return Err(ForwardError::EmptyInput);
+        }
+        let needed = self.pos() + tokens.len();
+        if needed > self.max_context() {
+            return Err(ForwardError::ContextFull { needed, limit: self.max_context() });
+        }
+        let vocab = self.config.vocab_size;
+        let mut last = Vec::new();
+        for (c, chunk) in tokens.chunks(STATS_CHUNK).enumerate() {
+            let rows = self.forward_all_async(chunk).await?;
+            for (r, row) in rows.chunks(vocab).enumerate() {
+                each(c * STATS_CHUNK + r, row);
+            }
+            last = rows[rows.len() - vocab..].to_vec();
+        }
+        Ok(last)
+    }
+
+    /// [`Model::forward_each_async`], waiting for the result.
+    pub fn forward_each(&mut self, tokens: &[u32], each: &mut dyn FnMut(usize, &[f32])) -> Result<Vec<f32>, ForwardError> {
+        block_on(self.forward_each_async(tokens, each))
+    }
+
     /// [`Model::forward_async`], waiting for the result.
     pub fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ForwardError> {
         block_on(self.forward_async(tokens))

@@ -1,0 +1,114 @@
+//! `tutor eval`: run labelled multiple-choice questions through the local model and the router,
+//! and write report.json, report.md, curve.svg, policy.json (the calibrated route policy) and
+//! scored.jsonl (per-question results; `--scored FILE` rebuilds the report from it without the
+//! model).
+
+mod data;
+mod report;
+mod score;
+mod svg;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tutor_runtime::route::policy::{default_critical_topics, Reason, RoutePolicy};
+
+use super::{load, set_threads, Args, Res};
+use score::Scored;
+
+pub fn eval(args: &Args) -> Res<()> {
+    set_threads(args)?;
+    let out = PathBuf::from(args.get("out", String::new())?);
+    if out.as_os_str().is_empty() {
+        return Err("--out DIR is required".into());
+    }
+    let cfg = report::Config {
+        server_accuracy: args.get("server-accuracy", 0.9)?,
+        max_loss: args.get("max-loss", 0.02)?,
+        folds: args.get("folds", 5)?,
+        seed: args.get("seed", 6)?,
+        model: String::new(),
+    };
+    if !(0.0..=1.0).contains(&cfg.server_accuracy) || !(0.0..1.0).contains(&cfg.max_loss) {
+        return Err("--server-accuracy must be in [0, 1] and --max-loss in [0, 1)".into());
+    }
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let scored_from: String = args.get("scored", String::new())?;
+    let (scored, model) = if scored_from.is_empty() {
+        run_model(args, &out)?
+    } else {
+        let text = std::fs::read_to_string(&scored_from).map_err(|e| format!("{scored_from}: {e}"))?;
+        let mut v = Vec::new();
+        for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let mut s = serde_json::from_str::<Scored>(l).map_err(|e| format!("{scored_from}:{}: {e}", i + 1))?;
+            // Text signals and rules are recomputed, so changes to them need no model run.
+            s.signals = tutor_runtime::route::signals::QuestionSignals::of(&s.question);
+            s.critical_topic = critical_topic(&s.question)?;
+            v.push(s);
+        }
+        (v, args.get("model-name", "gemma-3-270m-q4_k_m.gguf".to_string())?)
+    };
+    if scored.len() < 10 {
+        return Err(format!("{} scored questions: at least 10 are needed for a report", scored.len()).into());
+    }
+    let rep = report::build(&scored, &report::Config { model, ..cfg })?;
+    let write = |name: &str, body: &str| std::fs::write(out.join(name), body).map_err(|e| format!("{}: {e}", out.join(name).display()));
+    write("report.json", &serde_json::to_string_pretty(&rep.json)?)?;
+    write("report.md", &rep.markdown)?;
+    write("curve.svg", &rep.svg)?;
+    write("policy.json", &rep.policy.to_json())?;
+    let h = &rep.json["headline"];
+    println!(
+        "questions {} | languages {} | local accuracy {:.3} | router AUROC {:.3} | local share at <= {} pts loss {:.3} (length-only {:.3}, random {:.3}) -> {}",
+        h["questions"],
+        h["languages"],
+        h["local_model_accuracy"].as_f64().unwrap_or(f64::NAN),
+        h["router_auroc"].as_f64().unwrap_or(f64::NAN),
+        cfg.max_loss * 100.0,
+        h["local_share_at_max_loss"].as_f64().unwrap_or(f64::NAN),
+        h["local_share_at_max_loss_baselines"]["length_only"].as_f64().unwrap_or(f64::NAN),
+        h["local_share_at_max_loss_baselines"]["random"].as_f64().unwrap_or(f64::NAN),
+        out.display()
+    );
+    Ok(())
+}
+
+fn run_model(args: &Args, out: &std::path::Path) -> Res<(Vec<Scored>, String)> {
+    let paths = args.all("data");
+    if paths.is_empty() {
+        return Err("--data FILE.jsonl is required (scripts/fetch-eval-data.sh builds one)".into());
+    }
+    let mut questions = data::load(&paths)?;
+    let limit: usize = args.get("limit", 0)?;
+    if limit > 0 {
+        questions.truncate(limit);
+    }
+    let (mut engine, load_s) = load(args)?;
+    let model = args.all("model").first().map(|m| m.rsplit('/').next().unwrap_or(m).to_string()).unwrap_or_default();
+    eprintln!("[eval: {} questions, model loaded in {load_s:.1}s]", questions.len());
+    let path = out.join("scored.jsonl");
+    let mut file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let t0 = Instant::now();
+    let mut scored = Vec::with_capacity(questions.len());
+    for (i, q) in questions.iter().enumerate() {
+        let mut s = score::score(&mut engine, q)?;
+        s.critical_topic = critical_topic(&q.question)?;
+        writeln!(file, "{}", serde_json::to_string(&s)?)?;
+        scored.push(s);
+        if (i + 1) % 25 == 0 || i + 1 == questions.len() {
+            let right = scored.iter().filter(|s| s.correct).count();
+            eprintln!("[{}/{} scored, {right} right, {:.1}s]", i + 1, questions.len(), t0.elapsed().as_secs_f64());
+        }
+    }
+    Ok((scored, model))
+}
+
+/// The default critical-topic rule the question matches, if any.
+fn critical_topic(question: &str) -> Res<Option<String>> {
+    let rules = RoutePolicy { critical_topics: default_critical_topics(), escalate_languages: vec![], ..RoutePolicy::calibrated()? };
+    Ok(match rules.rule_for(question, None) {
+        Some(Reason::CriticalTopic { topic }) => Some(topic),
+        _ => None,
+    })
+}
