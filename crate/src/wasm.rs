@@ -122,6 +122,18 @@ impl TutorEngine {
         self.engine.tokenizer.encode(text, self.engine.tokenizer.add_bos()).map_err(|e| engine_error(e.into()))
     }
 
+    /// Which forward backend runs this engine: `"cpu"` (the GPU path is not wired in yet).
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        "cpu".to_string()
+    }
+
+    /// Tokens generated so far by the running generation (0 when none runs).
+    #[wasm_bindgen(getter, js_name = generatedTokens)]
+    pub fn generated_tokens(&self) -> u32 {
+        self.generation.as_ref().map_or(0, |g| g.generated_tokens() as u32)
+    }
+
     #[wasm_bindgen(getter)]
     pub fn architecture(&self) -> String {
         format!("{:?}", self.engine.model.config.arch).to_lowercase()
