@@ -10,6 +10,7 @@ import {
   IntegrityError,
   ManifestError,
   NetworkError,
+  QuotaError,
   TutorError,
   throwIfAborted,
   toTutorError,
@@ -136,7 +137,8 @@ export async function ensureShards(manifestUrl: string, m: Manifest, cache: Shar
   if (missing.length === 0) return p;
 
   // Storage preflight for what is still missing (partials already stored count as needed: simple and safe).
-  await preflight(missing.reduce((s, i) => s + m.shards[i].size, 0));
+  const need = missing.reduce((s, i) => s + m.shards[i].size, 0);
+  await preflight(need);
   p.phase = 'downloading';
   onProgress?.({ ...p });
 
@@ -168,7 +170,10 @@ export async function ensureShards(manifestUrl: string, m: Manifest, cache: Shar
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     queue.length = 0;
-    throw toTutorError(failed.reason, 'network');
+    const err = toTutorError(failed.reason, 'network');
+    // IndexedDB's QuotaExceededError knows nothing of sizes: say what the model still needs.
+    if (err.kind === 'quota' && !err.data.neededBytes) throw new QuotaError(need, null);
+    throw err;
   }
   await cache.evictOtherVersions(m.model, m.version);
   return p;

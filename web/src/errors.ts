@@ -74,8 +74,8 @@ export class IntegrityError extends TutorError {
 
 export class QuotaError extends TutorError {
   constructor(neededBytes: number, availableBytes: number | null) {
-    const avail = availableBytes === null ? 'unknown' : `${mib(availableBytes)} MiB`;
-    super('quota', `not enough browser storage for the model: need ${mib(neededBytes)} MiB, available ${avail}`, {
+    const avail = availableBytes === null ? 'the browser refused to store more (QuotaExceededError)' : `available ${mib(availableBytes)} MiB`;
+    super('quota', `not enough browser storage for the model: need ${mib(neededBytes)} MiB, ${avail}`, {
       neededBytes,
       availableBytes,
     });
