@@ -28,6 +28,7 @@ header b { font-size: 16px; }
 .pill.cpu { background: #e6f0ff; color: #1c4fa0; } .pill.gpu { background: #e7f8ec; color: #1b6b34; } .pill.none { background: #eee; color: #555; }
 .progress { padding: 10px 14px; border-bottom: 1px solid #e3e7ee; }
 .progress[hidden] { display: none; }
+.bar[hidden] { display: none; }
 .bar { height: 8px; background: #e8ebf1; border-radius: 4px; overflow: hidden; margin-top: 6px; }
 .bar > div { height: 100%; width: 0; background: linear-gradient(90deg, #3b82f6, #22c55e); transition: width .15s; }
 .plabel { font-size: 13px; display: flex; justify-content: space-between; }
@@ -121,6 +122,7 @@ export class TutorChatElement extends HTMLElement {
       this.$('progress').hidden = true;
     } else {
       pill.textContent = 'server only';
+      (this.$('pbar').parentElement as HTMLElement).hidden = true;
       this.$('plabel').textContent = `Local model unavailable (${(t.localError as TutorError).kind}); answers come from the server.`;
       this.$('pbytes').textContent = '';
     }
@@ -145,14 +147,19 @@ export class TutorChatElement extends HTMLElement {
     this.$('stop').hidden = false;
     let text = '';
     let tokens = 0;
-    const t0 = performance.now();
+    let tFirst = 0;
     try {
       const maxTokens = opts.maxTokens ?? Number(this.getAttribute('max-tokens') ?? 96);
       for await (const c of this.tutor.ask(question, { signal: this.busy.signal, maxTokens, raw: opts.raw })) {
         text += c.text;
-        if (c.token !== null || c.source === 'server') tokens++;
+        if (c.token !== null) {
+          tokens++;
+          tFirst ||= performance.now();
+        }
         a.textContent = text;
-        this.renderMeta(meta, c, tokens, performance.now() - t0);
+        // Decode speed after the first token (the prefill is not counted), as the engine reports it.
+        const live = tokens > 1 ? (tokens - 1) / ((performance.now() - tFirst) / 1000) : null;
+        this.renderMeta(meta, c, live);
         this.$('log').scrollTop = this.$('log').scrollHeight;
       }
     } catch (e) {
@@ -168,8 +175,9 @@ export class TutorChatElement extends HTMLElement {
     return text;
   }
 
-  private renderMeta(meta: HTMLElement, c: TutorChunk, tokens: number, ms: number): void {
-    const tps = c.timing?.tokensPerS ?? (tokens > 1 ? tokens / (ms / 1000) : null);
+  private renderMeta(meta: HTMLElement, c: TutorChunk, live: number | null): void {
+    // Server chunks are not tokens: no speed for them.
+    const tps = c.source === 'local' ? (c.timing?.tokensPerS ?? live) : null;
     const where = c.source === 'local' ? `on this device (${c.backend === 'gpu' ? 'WebGPU' : 'CPU'})` : 'from the server';
     meta.innerHTML = '';
     const badge = document.createElement('span');

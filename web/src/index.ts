@@ -1,5 +1,5 @@
 /** tutor-runtime: an in-browser AI tutor. See README.md. */
-export { Tutor, formatPrompt } from './tutor.js';
+export { Tutor, formatPrompt, DEFAULT_STOP } from './tutor.js';
 export type { TutorOptions, AskOptions, ChatCreateParams } from './tutor.js';
 export { clearCache } from './cache.js';
 export type { Manifest, ManifestShard, Phase, Progress } from './download.js';

@@ -59,13 +59,19 @@ interface Pending {
   reject: (e: TutorError) => void;
 }
 
+/** The default framing for a base model: an instruction and one worked example. */
+const INSTRUCTION = "A patient tutor answers a student's question with a short, correct explanation.";
+const EXAMPLE = 'Student: What is 3 times 4?\nTutor: 3 times 4 is 12, because three groups of four make twelve.\n\n';
+/** Where a local answer ends (the model starting the next turn). */
+export const DEFAULT_STOP = ['\nStudent:', '\n\n'];
+
 /** Turn chat messages into a prompt for a base model ("Student:" / "Tutor:" turns). */
 export function formatPrompt(messages: ChatMessage[]): string {
-  let p = '';
+  const system = messages.filter((m) => m.role === 'system').map((m) => m.content.trim());
+  let p = `${system.length ? system.join('\n') : INSTRUCTION}\n\n${EXAMPLE}`;
   for (const m of messages) {
-    if (m.role === 'system') p += `${m.content.trim()}\n\n`;
-    else if (m.role === 'user') p += `Student: ${m.content.trim()}\n`;
-    else p += `Tutor: ${m.content.trim()}\n`;
+    if (m.role === 'user') p += `Student: ${m.content.trim()}\n`;
+    else if (m.role === 'assistant') p += `Tutor: ${m.content.trim()}\n\n`;
   }
   return `${p}Tutor:`;
 }
@@ -174,7 +180,7 @@ export class Tutor {
       return q;
     }
     o.signal?.addEventListener('abort', onAbort, { once: true });
-    const stop = o.stop ?? (o.raw ? [] : ['\nStudent:', '\nTutor:']);
+    const stop = o.stop ?? (o.raw ? [] : DEFAULT_STOP);
     this.pending.set(id, {
       onChunk: (c) => q.push({ ...c, source: 'local', reason }),
       resolve: () => {
