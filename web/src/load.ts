@@ -10,6 +10,11 @@ import { type ForwardEngine, createEngine, initWasm } from './forward.js';
 
 export interface LoadOptions extends DownloadOptions {
   maxContext?: number;
+  /**
+   * Re-hash cached shards on every load (default false: every shard is sha256-checked before it
+   * is stored, and a load checks sizes only; re-hashing 250 MB costs about a second per visit).
+   */
+  verifyCache?: boolean;
 }
 
 export interface Loaded {
@@ -38,7 +43,7 @@ export async function loadModel(manifestUrl: string, opts: LoadOptions = {}): Pr
     const m = await fetchManifest(manifestUrl, cache, signal);
     let p = await ensureShards(manifestUrl, m, cache, opts);
     let shards: Uint8Array[] = [];
-    // Verify every stored shard before use; a bad one is deleted and fetched again (once).
+    // Check every stored shard before use; a bad one is deleted and fetched again (once).
     for (let round = 0; ; round++) {
       p = { ...p, phase: 'verifying', bytesDone: 0 };
       onProgress?.({ ...p });
@@ -48,7 +53,7 @@ export async function loadModel(manifestUrl: string, opts: LoadOptions = {}): Pr
         throwIfAborted(signal, 'load');
         const key = shardKey(m.model, m.version, i);
         const rec = await cache.getShard(key);
-        if (!rec || rec.data.byteLength !== m.shards[i].size || (await sha256Hex(rec.data)) !== m.shards[i].sha256) {
+        if (!rec || rec.data.byteLength !== m.shards[i].size || rec.sha256 !== m.shards[i].sha256 || (opts.verifyCache && (await sha256Hex(rec.data)) !== m.shards[i].sha256)) {
           await cache.deleteShard(key);
           bad = i;
           break;

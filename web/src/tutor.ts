@@ -24,6 +24,8 @@ export interface TutorOptions {
   maxContext?: number;
   /** Parallel shard downloads (default 3). */
   concurrency?: number;
+  /** Re-hash cached shards on every load (default false; they were sha256-checked before being stored). */
+  verifyCache?: boolean;
 }
 
 export interface AskOptions {
@@ -124,7 +126,7 @@ export class Tutor {
     // Ask the browser not to evict the model under storage pressure (Window-only API).
     await globalThis.navigator?.storage?.persist?.().catch(() => false);
     try {
-      t.info = (await t.call({ op: 'load', id: 0, manifestUrl: new URL(opts.model, location.href).href, maxContext: opts.maxContext, concurrency: opts.concurrency }, opts.signal, opts.onProgress)) as LoadInfo;
+      t.info = (await t.call({ op: 'load', id: 0, manifestUrl: new URL(opts.model, location.href).href, maxContext: opts.maxContext, concurrency: opts.concurrency, verifyCache: opts.verifyCache }, opts.signal, opts.onProgress)) as LoadInfo;
     } catch (e) {
       const err = e instanceof TutorError ? e : new TutorError('worker', String(e));
       if (err.kind === 'aborted' || !opts.gateway) {

@@ -129,7 +129,7 @@ describe('first visit, restart, WebGPU on/off', () => {
 });
 
 describe('integrity', () => {
-  test('a shard corrupted once on the server is discarded and fetched again; a persistently corrupt one fails with a clear integrity error and is never stored', async () => {
+  test('a shard corrupted once on the server is discarded and fetched again; a persistently corrupt one fails with a clear integrity error and is never stored; a shard tampered with in IndexedDB is refetched', async () => {
     const ctx = await launch(profile());
     try {
       const page = await openTestPage(ctx, srv.url);
@@ -167,6 +167,16 @@ describe('integrity', () => {
       r = await page.evaluate(() => window.trDownload());
       assert.equal(r.error, undefined, JSON.stringify(r.error));
       assert.equal(srv.bytes('/models/gemma/') - srv.stat('/models/gemma/manifest.json').bytes, model.manifest.shards[5].size);
+
+      // A shard tampered with inside IndexedDB is caught by verifyCache, discarded and refetched.
+      await page.evaluate(() => window.trTamper(1));
+      srv.reset();
+      r = await page.evaluate(() => window.trLoad({ verifyCache: true }));
+      assert.equal(r.error, undefined, JSON.stringify(r.error));
+      assert.equal(srv.stat(shardPath(1)).requests, 1, 'the tampered shard was fetched again');
+      assert.equal(srv.bytes('/models/gemma/') - srv.stat('/models/gemma/manifest.json').bytes, model.manifest.shards[1].size);
+      const a = await page.evaluate(([p]) => window.trAsk(p, 2, { raw: true }), [PROMPT]);
+      assert.equal(a.tokens.length, 2);
     } finally {
       await ctx.close();
     }
