@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     }
     if args.first().map(String::as_str) != Some("tiny") {
         eprintln!("usage: tutor-models tiny --arch llama|qwen2|gemma3 [--dtype Q8_0] [--seed N] --out FILE.gguf");
-        eprintln!("       tutor-models shard --in X.gguf --out DIR [--shard-mib 32] [--base-url URL] [--model ID] [--version V]");
+        eprintln!("       tutor-models shard --in X.gguf --out DIR [--shard-mib 32 | --shard-bytes N] [--base-url URL] [--model ID] [--version V]");
         return ExitCode::from(2);
     }
     let arch = match value(&args, "--arch") {
@@ -72,17 +72,28 @@ fn main() -> ExitCode {
 
 fn shard_cmd(args: &[String]) -> ExitCode {
     let (Some(input), Some(out)) = (value(args, "--in"), value(args, "--out")) else {
-        eprintln!("usage: tutor-models shard --in X.gguf --out DIR [--shard-mib 32] [--base-url URL] [--model ID] [--version V]");
+        eprintln!("usage: tutor-models shard --in X.gguf --out DIR [--shard-mib 32 | --shard-bytes N] [--base-url URL] [--model ID] [--version V]");
         return ExitCode::from(2);
     };
-    let Ok(shard_mib) = value(args, "--shard-mib").unwrap_or("32").parse::<u64>() else {
-        eprintln!("--shard-mib must be a whole number of MiB");
-        return ExitCode::from(2);
+    // --shard-bytes (exact, for tests) overrides --shard-mib.
+    let shard_bytes = match (value(args, "--shard-bytes"), value(args, "--shard-mib").unwrap_or("32").parse::<u64>()) {
+        (Some(b), _) => match b.parse::<u64>() {
+            Ok(b) => b,
+            Err(_) => {
+                eprintln!("--shard-bytes must be a whole number");
+                return ExitCode::from(2);
+            }
+        },
+        (None, Ok(m)) => m.saturating_mul(1024 * 1024),
+        (None, Err(_)) => {
+            eprintln!("--shard-mib must be a whole number of MiB");
+            return ExitCode::from(2);
+        }
     };
     let a = shard::ShardArgs {
         input: input.into(),
         out: out.into(),
-        shard_mib,
+        shard_bytes,
         base_url: value(args, "--base-url").map(String::from),
         model: value(args, "--model").map(String::from),
         version: value(args, "--version").map(String::from),

@@ -19,14 +19,14 @@ pub enum ShardToolError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a readable GGUF: {message}")]
     Gguf { path: PathBuf, message: String },
-    #[error("--shard-mib must be between 1 and 2048 (got {0})")]
+    #[error("shard size must be between 4 KiB and 2 GiB (got {0} bytes)")]
     ShardSize(u64),
 }
 
 pub struct ShardArgs {
     pub input: PathBuf,
     pub out: PathBuf,
-    pub shard_mib: u64,
+    pub shard_bytes: u64,
     /// Prefix for shard URLs in the manifest; relative file names when None.
     pub base_url: Option<String>,
     pub model: Option<String>,
@@ -58,8 +58,8 @@ fn quant_name(file_type: Option<usize>) -> String {
 }
 
 pub fn shard(a: &ShardArgs) -> Result<ShardSummary, ShardToolError> {
-    if !(1..=2048).contains(&a.shard_mib) {
-        return Err(ShardToolError::ShardSize(a.shard_mib));
+    if !(4096..=2 << 30).contains(&a.shard_bytes) {
+        return Err(ShardToolError::ShardSize(a.shard_bytes));
     }
     let read_err = |source| ShardToolError::Read { path: a.input.clone(), source };
     let write_err = |path: &Path| {
@@ -75,7 +75,7 @@ pub fn shard(a: &ShardArgs) -> Result<ShardSummary, ShardToolError> {
     let model = a.model.clone().unwrap_or_else(|| stem.clone());
 
     std::fs::create_dir_all(&a.out).map_err(write_err(&a.out))?;
-    let shard_bytes = a.shard_mib * 1024 * 1024;
+    let shard_bytes = a.shard_bytes;
     let mut input = File::open(&a.input).map_err(read_err)?;
     let mut whole = Sha256::new();
     let mut shards = Vec::new();

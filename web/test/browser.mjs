@@ -1,7 +1,7 @@
 // Shared helpers for the browser tests and the benchmark: shard the real model, serve it, and
 // launch Debian's Chromium through playwright-core.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,9 +26,11 @@ export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan
 
 /** Shard the real model with `tutor-models shard` (once per machine; cached under the temp dir). */
 export function shardedModel() {
-  const dir = path.join(os.tmpdir(), 'tutor-runtime-web-shards');
-  const manifest = path.join(dir, 'manifest.json');
   if (!existsSync(MODEL)) throw new Error(`real model missing: ${MODEL} (run models/fetch-model.sh)`);
+  // Keyed on the model file's size and mtime, so a changed model is sharded afresh.
+  const st = statSync(MODEL);
+  const dir = path.join(os.tmpdir(), `tutor-runtime-web-shards-${st.size}-${Math.floor(st.mtimeMs)}`);
+  const manifest = path.join(dir, 'manifest.json');
   if (!existsSync(manifest)) {
     const bin = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'release/tutor-models');
     if (!existsSync(bin)) execFileSync('cargo', ['build', '--release', '-p', 'tutor-models'], { cwd: ROOT, stdio: 'inherit' });
