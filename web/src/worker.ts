@@ -18,6 +18,8 @@ const scope = self as unknown as Scope;
 
 let engine: ForwardEngine | null = null;
 const controllers = new Map<number, AbortController>();
+/** The generation in progress (one at a time: a new ask aborts and waits for the previous). */
+let current: { id: number; done: Promise<void> } | null = null;
 
 const post = (m: Reply): void => scope.postMessage(m);
 const yieldToEventLoop = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
@@ -82,8 +84,20 @@ async function handle(req: Request): Promise<unknown> {
         };
         return info;
       }
-      case 'generate':
-        return await generate(req.id, req, ctl.signal);
+      case 'generate': {
+        const prev = current;
+        if (prev) {
+          controllers.get(prev.id)?.abort(new AbortError());
+          await prev.done.catch(() => undefined);
+        }
+        const done = generate(req.id, req, ctl.signal);
+        current = { id: req.id, done };
+        try {
+          return await done;
+        } finally {
+          if (current?.id === req.id) current = null;
+        }
+      }
       case 'clear':
         await clearCache();
         return undefined;

@@ -4,7 +4,8 @@
 // Run: cd web && node --test test/   (needs web/build.sh, the model, tutor-models)
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
@@ -31,13 +32,17 @@ const profile = () => {
   return p;
 };
 
+let v2dir; // a second version of the model: its own manifest, the same shard files
 before(async () => {
   model = shardedModel();
-  srv = await startServer({ root: WEB, mounts: { '/models/gemma/': model.dir } });
+  v2dir = mkdtempSync(path.join(os.tmpdir(), 'tutor-v2-'));
+  const v2 = { ...model.manifest, version: `${model.manifest.version}-v2`, shards: model.manifest.shards.map((s) => ({ ...s, url: `../gemma/${s.url}` })) };
+  writeFileSync(path.join(v2dir, 'manifest.json'), JSON.stringify(v2));
+  srv = await startServer({ root: WEB, mounts: { '/models/gemma/': model.dir, '/models/gemma-v2/': v2dir } });
 });
 after(async () => {
   await srv?.close();
-  for (const p of profiles) rmSync(p, { recursive: true, force: true });
+  for (const p of [...profiles, v2dir]) if (p) rmSync(p, { recursive: true, force: true });
 });
 
 describe('first visit, restart, WebGPU on/off', () => {
@@ -49,7 +54,7 @@ describe('first visit, restart, WebGPU on/off', () => {
     const ctx = await launch(shared, { webgpu: true });
     try {
       const page = await openTestPage(ctx, srv.url);
-      console.log(`# webgpu on: ${await page.evaluate(() => window.trGpu())}`);
+      console.log(`webgpu on: ${await page.evaluate(() => window.trGpu())}`);
       const r = await page.evaluate(() => window.trLoad());
       assert.equal(r.error, undefined, JSON.stringify(r.error));
       assert.deepEqual(r.phases, ['checking-cache', 'downloading', 'verifying', 'loading-to-gpu', 'compiling', 'ready']);
@@ -70,7 +75,7 @@ describe('first visit, restart, WebGPU on/off', () => {
       // The wasm engine in the browser picks the same greedy tokens as the native build.
       assert.deepEqual(a.tokens, nativeTokens(PROMPT, N_TOKENS), `browser: ${a.text}`);
       firstTokens = a.tokens;
-      console.log(`# webgpu on: backend=${a.last.backend} tokens=${a.tokens.join(',')} text=${JSON.stringify(a.text)} ${a.last.timing.tokensPerS.toFixed(1)} tok/s`);
+      console.log(`webgpu on: backend=${a.last.backend} tokens=${a.tokens.join(',')} text=${JSON.stringify(a.text)} ${a.last.timing.tokensPerS.toFixed(1)} tok/s`);
     } finally {
       await ctx.close();
     }
@@ -82,7 +87,7 @@ describe('first visit, restart, WebGPU on/off', () => {
     const ctx = await launch(shared, { webgpu: false });
     try {
       const page = await openTestPage(ctx, srv.url);
-      console.log(`# webgpu off: ${await page.evaluate(() => window.trGpu())}`);
+      console.log(`webgpu off: ${await page.evaluate(() => window.trGpu())}`);
       const r = await page.evaluate(() => window.trLoad());
       assert.equal(r.error, undefined, JSON.stringify(r.error));
       assert.ok(!r.phases.includes('downloading'), `phases: ${r.phases}`);
@@ -93,7 +98,7 @@ describe('first visit, restart, WebGPU on/off', () => {
       for (let i = 0; i < model.manifest.shards.length; i++) assert.equal(srv.stat(shardPath(i)).bytes, 0, `shard ${i} bytes`);
       assert.ok(srv.stat('/models/gemma/manifest.json').requests <= 1);
       assert.deepEqual(a.tokens, firstTokens, 'same greedy tokens with WebGPU off');
-      console.log(`# webgpu off: backend=${a.last.backend} tokens=${a.tokens.join(',')}`);
+      console.log(`webgpu off: backend=${a.last.backend} tokens=${a.tokens.join(',')}`);
     } finally {
       await ctx.close();
     }
@@ -109,10 +114,18 @@ describe('first visit, restart, WebGPU on/off', () => {
       assert.equal(a.finish, 'aborted');
       assert.equal(a.tokensAtAbort, 1);
       assert.ok(a.tokensTotal - a.tokensAtAbort <= 1, `${a.tokensTotal - a.tokensAtAbort} tokens after abort`);
-      console.log(`# abort: ${a.tokensTotal - a.tokensAtAbort} token(s) after abort, stream ended ${a.msAfterAbort.toFixed(0)} ms after it`);
+      console.log(`abort: ${a.tokensTotal - a.tokensAtAbort} token(s) after abort, stream ended ${a.msAfterAbort.toFixed(0)} ms after it`);
       // The engine is usable again after an abort.
       const again = await page.evaluate(([p]) => window.trAsk(p, 2, { raw: true }), [PROMPT]);
       assert.equal(again.tokens.length, 2);
+      // A second ask while one streams: the first ends 'aborted', the second runs to its limit.
+      const both = await page.evaluate(
+        ([p]) => Promise.all([window.trAsk(p, 32, { raw: true }), new Promise((r) => setTimeout(r, 300)).then(() => window.trAsk(p, 3, { raw: true }))]),
+        [PROMPT],
+      );
+      assert.equal(both[0].last.finish, 'aborted');
+      assert.equal(both[1].last.finish, 'length');
+      assert.deepEqual(both[1].tokens, again.tokens.concat(both[1].tokens.slice(2)));
 
       const chunks = await page.evaluate(() => window.trChat([{ role: 'user', content: 'What is 2+2?' }], 4));
       assert.ok(chunks.length >= 2);
@@ -150,7 +163,7 @@ describe('integrity', () => {
       assert.ok(r.error.isTutorError);
       assert.equal(r.error.data.shard, 5);
       assert.match(r.error.message, /shard 5 .*sha256 is [0-9a-f]{64}, the manifest says [0-9a-f]{64}.*corrupt or was tampered with \(tried 3 times\)/);
-      console.log(`# integrity error: ${r.error.message}`);
+      console.log(`integrity error: ${r.error.message}`);
       const t = await page.evaluate(async () => {
         const t = await window.TR.Tutor.create({ gateway: 'http://127.0.0.1:9' });
         try {
@@ -223,7 +236,7 @@ describe('interrupted downloads', () => {
       assert.ok(from >= 8 * 1024 * 1024 && from % (4 * 1024 * 1024) === 0, `resumed from ${from}`);
       assert.equal(s.bytes, lastSize - from);
       assert.equal(r.progress.shardsDone, model.manifest.shards.length);
-      console.log(`# resume: completed shards not refetched; last shard resumed at byte ${from} of ${lastSize}`);
+      console.log(`resume: completed shards not refetched; last shard resumed at byte ${from} of ${lastSize}`);
     } finally {
       await ctx.close();
     }
@@ -261,7 +274,7 @@ describe('storage quota', () => {
       assert.equal(r.error?.kind, 'quota', JSON.stringify(r));
       assert.equal(r.error.name, 'QuotaError');
       assert.match(r.error.message, /not enough browser storage for the model: need [1-9]\d*\.\d MiB, /);
-      console.log(`# quota error: ${r.error.message}`);
+      console.log(`quota error: ${r.error.message}`);
       r = await page.evaluate((gateway) => window.trLoad({ gateway }), gw.url);
       assert.equal(r.error, undefined);
       assert.equal(r.info, null);
@@ -273,10 +286,53 @@ describe('storage quota', () => {
       assert.match(a.last.reason, /local model unavailable: not enough browser storage/);
       assert.equal(gw.requests.length, 1);
       assert.equal(gw.requests[0].stream, true);
+      // The OpenAI-shaped stream from the server looks like the local one.
+      const chunks = await page.evaluate(() => window.trChat([{ role: 'user', content: 'What is 2+2?' }], 8));
+      assert.equal(chunks.map((c) => c.choices[0].delta.content ?? '').join(''), 'Two plus two is four.');
+      assert.ok(chunks.every((c) => c.object === 'chat.completion.chunk' && c.tutor.source === 'server'));
+      assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop');
+      assert.equal(chunks.at(-1).usage.completion_tokens, 5);
       assert.deepEqual(gw.requests[0].messages, [{ role: 'user', content: 'What is 2+2?' }]);
     } finally {
       await ctx.close();
       await gw.close();
+    }
+  });
+});
+
+describe('versions', () => {
+  test('a new model version evicts the old one once it is complete; clearCache empties the cache', async () => {
+    const ctx = await launch(profile());
+    try {
+      const page = await openTestPage(ctx, srv.url);
+      let r = await page.evaluate(() => window.trDownload());
+      assert.equal(r.error, undefined, JSON.stringify(r.error));
+      const keys = () =>
+        page.evaluate(async () => {
+          const t = await window.TR.Tutor.create({ gateway: 'http://127.0.0.1:9' });
+          try {
+            return await t.cachedShards();
+          } finally {
+            t.destroy();
+          }
+        });
+      const v1 = model.manifest.version;
+      assert.deepEqual((await keys()).sort(), model.manifest.shards.map((_, i) => `gemma-3-270m@${v1}/${i}`).sort());
+      r = await page.evaluate(async () => {
+        try {
+          return { progress: await window.TR.Tutor.download('/models/gemma-v2/manifest.json') };
+        } catch (e) {
+          return { error: { kind: e.kind, message: e.message } };
+        }
+      });
+      assert.equal(r.error, undefined, JSON.stringify(r.error));
+      const after = await keys();
+      assert.equal(after.length, model.manifest.shards.length);
+      assert.ok(after.every((k) => k.startsWith(`gemma-3-270m@${v1}-v2/`)), `old version left: ${after}`);
+      await page.evaluate(() => window.TR.clearCache());
+      assert.deepEqual(await keys(), []);
+    } finally {
+      await ctx.close();
     }
   });
 });
