@@ -53,4 +53,4 @@ const [head, kept] = [md.slice(0, md.indexOf(MARKER) + MARKER.length), md.slice(
 // Drop an older web section (up to the next "## " heading) from the kept part.
 const sections = kept.split(/\n(?=## )/);
 const rest = sections.filter((s) => !s.trimStart().startsWith(HEAD)).join('\n').trim();
-writeFileSync(mdPath, `${head}\n${lines.join('\n')}\n${rest ? `\n${rest}\n` : ''}`);
+writeFileSync(mdPath, `${head}\n${lines.join('\n').trimEnd()}\n${rest ? `\n${rest}\n` : ''}`);

@@ -154,9 +154,9 @@ export async function ensureShards(manifestUrl: string, m: Manifest, cache: Shar
   const queue = [...missing];
   const worker = async (): Promise<void> => {
     for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
-      const got = await downloadShard(manifestUrl, m, i, cache, signal, opts.attempts ?? 3, (n) => {
+      const got = await downloadShard(manifestUrl, m, i, cache, signal, opts.attempts ?? 3, (n, network) => {
         p.bytesDone += n;
-        p.bytesFetched += n;
+        if (network) p.bytesFetched += n;
         report();
       });
       // Bytes of failed attempts were counted; re-base on the shard's true size.
@@ -182,7 +182,8 @@ export async function ensureShards(manifestUrl: string, m: Manifest, cache: Shar
 /**
  * Download shard `i`, resuming from stored pieces with a Range request, verify its sha256 and
  * store it. Retries from scratch when the bytes are wrong. Returns the net bytes counted through
- * `onBytes` (so the caller can correct for discarded attempts).
+ * `onBytes` (so the caller can correct for discarded attempts); `network` is false for bytes
+ * that came from stored partial pieces and for corrections.
  */
 async function downloadShard(
   manifestUrl: string,
@@ -191,7 +192,7 @@ async function downloadShard(
   cache: ShardCache,
   signal: AbortSignal | undefined,
   attempts: number,
-  onBytes: (n: number) => void,
+  onBytes: (n: number, network: boolean) => void,
 ): Promise<number> {
   const s = m.shards[i];
   const url = new URL(s.url, manifestUrl).href;
@@ -201,9 +202,9 @@ async function downloadShard(
   for (let attempt = 0; attempt < attempts; attempt++) {
     throwIfAborted(signal, 'download');
     try {
-      const data = await fetchShardBytes(url, s.size, key, cache, signal, (n) => {
+      const data = await fetchShardBytes(url, s.size, key, cache, signal, (n, network) => {
         counted += n;
-        onBytes(n);
+        onBytes(n, network);
       });
       const hash = await sha256Hex(data);
       if (hash !== s.sha256) {
@@ -217,7 +218,7 @@ async function downloadShard(
       if (err.kind === 'aborted' || err.kind === 'quota' || err.kind === 'storage') throw err;
       if (err.kind === 'http' && Number(err.data.status) < 500) throw err; // 404 etc. won't get better
       lastError = err;
-      onBytes(-counted);
+      onBytes(-counted, false);
       counted = 0;
     }
   }
@@ -234,7 +235,7 @@ async function fetchShardBytes(
   key: string,
   cache: ShardCache,
   signal: AbortSignal | undefined,
-  onBytes: (n: number) => void,
+  onBytes: (n: number, network: boolean) => void,
 ): Promise<Uint8Array> {
   const out = new Uint8Array(size);
   let at = 0;
@@ -243,7 +244,7 @@ async function fetchShardBytes(
     out.set(new Uint8Array(piece), at);
     at += piece.byteLength;
   }
-  if (at > 0) onBytes(at);
+  if (at > 0) onBytes(at, false);
   if (at === size) return out;
 
   let res: Response;
@@ -255,7 +256,7 @@ async function fetchShardBytes(
   }
   if (at > 0 && res.status === 200) {
     // The server ignored Range: start over.
-    onBytes(-at);
+    onBytes(-at, false);
     at = 0;
     await cache.deletePartial(key);
   } else if (at > 0 && res.status === 206) {
@@ -277,7 +278,7 @@ async function fetchShardBytes(
       if (at + value.byteLength > size) throw new IntegrityError(-1, url, `larger than the ${size} bytes the manifest says`);
       out.set(value, at);
       at += value.byteLength;
-      onBytes(value.byteLength);
+      onBytes(value.byteLength, true);
       if (at - pieceStart >= PIECE_BYTES) {
         await cache.putPartialPiece(key, pieceStart, out.slice(pieceStart, at).buffer);
         pieceStart = at;

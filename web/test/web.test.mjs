@@ -141,6 +141,36 @@ describe('first visit, restart, WebGPU on/off', () => {
   });
 });
 
+describe('demo page', () => {
+  test('<tutor-chat> on the demo page streams an answer with a local badge, tokens/s and the backend', async () => {
+    const ctx = await launch(profile());
+    try {
+      const page = ctx.pages()[0] ?? (await ctx.newPage());
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${srv.url}/demo/`);
+      const shadow = (sel) => page.locator('tutor-chat').locator(sel);
+      await page.waitForFunction(() => !document.querySelector('tutor-chat').shadowRoot.getElementById('q').disabled, null, { timeout: 180_000 });
+      assert.match(await shadow('#backend').textContent(), /on device · CPU \(WebAssembly\)/);
+      await shadow('input').fill('What is 3 plus 5?');
+      await shadow('input').press('Enter');
+      await page.waitForFunction(() => {
+        const r = document.querySelector('tutor-chat').shadowRoot;
+        return r.querySelector('.badge') && r.getElementById('stop').hidden;
+      }, null, { timeout: 120_000 });
+      assert.equal(await shadow('.badge').textContent(), 'local');
+      const meta = await shadow('.meta').textContent();
+      assert.match(meta, /on this device \(CPU\) — on-device model ready \(cpu\)/);
+      assert.match(meta, /\d+\.\d tok\/s/);
+      assert.ok((await shadow('.a').textContent()).trim().length > 0, 'an answer was written');
+      assert.deepEqual(errors, []);
+      console.log(`demo answer: ${JSON.stringify(await shadow('.a').textContent())} | ${meta}`);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
 describe('integrity', () => {
   test('a shard corrupted once on the server is discarded and fetched again; a persistently corrupt one fails with a clear integrity error and is never stored; a shard tampered with in IndexedDB is refetched', async () => {
     const ctx = await launch(profile());
@@ -236,6 +266,8 @@ describe('interrupted downloads', () => {
       assert.ok(from >= 8 * 1024 * 1024 && from % (4 * 1024 * 1024) === 0, `resumed from ${from}`);
       assert.equal(s.bytes, lastSize - from);
       assert.equal(r.progress.shardsDone, model.manifest.shards.length);
+      assert.equal(r.progress.bytesFetched, lastSize - from, 'progress counts only bytes that came from the network');
+      assert.equal(r.progress.bytesDone, model.manifest.total_bytes);
       console.log(`resume: completed shards not refetched; last shard resumed at byte ${from} of ${lastSize}`);
     } finally {
       await ctx.close();
