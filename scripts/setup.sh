@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need on a Debian machine (run as root):
 # apt packages (Chromium + ChromeDriver, Mesa Vulkan), the wasm32 target, wasm-bindgen-cli,
-# and the real model (models/fetch-model.sh). Idempotent: skips what is already there.
+# web/'s npm packages (npm ci) and the real model (models/fetch-model.sh). Idempotent: skips what is already there.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,6 +50,16 @@ else
   cargo install wasm-bindgen-cli --version "$WBG_VERSION" --force
 fi
 wasm-bindgen --version
+phase_end
+
+# ---------------------------------------------------------------------------------------------
+phase_start "npm packages (web/)"
+command -v npm >/dev/null || { echo "npm not found (Node.js 20+ is needed for web/)" >&2; exit 1; }
+if [[ ! -d web/node_modules || web/package-lock.json -nt web/node_modules/.package-lock.json ]]; then
+  (cd web && npm ci --no-audit --no-fund)
+else
+  echo "web/node_modules up to date"
+fi
 phase_end
 
 # ---------------------------------------------------------------------------------------------

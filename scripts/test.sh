@@ -2,7 +2,8 @@
 # The whole test suite: native (release) tests of the workspace, then the wasm32 tests in headless
 # Chromium (wasm-bindgen-test-runner + chromedriver; browser flags in crate/webdriver.json).
 #
-# Usage: scripts/test.sh [all|native|wasm]   (default: all)
+# Usage: scripts/test.sh [all|native|wasm|web]   (default: all)
+#   web: the npm package (web/) in headless Chromium via playwright-core with the real model.
 #
 # Needs: the real model (models/fetch-model.sh; run here when missing), chromium + chromium-driver,
 # the wasm32-unknown-unknown target and wasm-bindgen-cli 0.2.130 (see .ci/run).
@@ -14,7 +15,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 WHAT="${1:-all}"
-case "$WHAT" in all|native|wasm) ;; *) echo "usage: $0 [all|native|wasm]" >&2; exit 2 ;; esac
+case "$WHAT" in all|native|wasm|web) ;; *) echo "usage: $0 [all|native|wasm|web]" >&2; exit 2 ;; esac
 WBG_VERSION="0.2.130"
 T0=$SECONDS
 # Every cargo test summary line is collected here; the last line printed is the grand total.
@@ -30,6 +31,34 @@ took() { echo "--- $1: $(( SECONDS - $2 ))s"; }
 if [[ "$WHAT" != wasm && -z "${TUTOR_MODEL:-}" ]]; then
   "$ROOT/models/fetch-model.sh"
   export TUTOR_MODEL="${TUTOR_MODEL_DIR:-$ROOT/models/cache}/gemma-3-270m-q4_k_m.gguf"
+fi
+
+# The npm package in headless Chromium (playwright-core), real model; node's test runner's totals
+# are printed as a cargo-style "test result:" line so the grand total counts them.
+web_tests() {
+  phase "web: npm package in headless Chromium (playwright-core, real model)"
+  local t=$SECONDS log rc pass fail
+  log="$(mktemp)"
+  "$ROOT/web/build.sh"
+  set +e
+  (cd "$ROOT/web" && node --test --test-reporter=tap test/web.test.mjs) 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  pass="$(awk '/^# pass /{ n = $3 } END { print n + 0 }' "$log")"
+  fail="$(awk '/^# fail /{ n = $3 } END { print n + 0 }' "$log")"
+  if [[ $rc -eq 0 && $fail -eq 0 ]]; then
+    echo "test result: ok. $pass passed; $fail failed" | tee -a "$RESULTS"
+  else
+    (( fail > 0 )) || fail=1
+    echo "test result: FAILED. $pass passed; $fail failed" | tee -a "$RESULTS"
+    totals
+    exit 1
+  fi
+  took "web browser tests" "$t"
+}
+if [[ "$WHAT" == web ]]; then
+  web_tests
+  echo; echo "WEB TESTS PASSED in $(( SECONDS - T0 ))s"; totals; exit 0
 fi
 
 if [[ "$WHAT" != wasm ]]; then
@@ -55,6 +84,8 @@ export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
 (cd "$ROOT/crate" && cargo test --target wasm32-unknown-unknown --no-default-features --test wasm_smoke) 2>&1 | tee -a "$RESULTS"
 took "wasm browser tests" "$t"
 
+[[ "$WHAT" == all ]] && web_tests
+
 if [[ "$WHAT" == all ]]; then
   phase "benchmark smoke run (one short repetition; numbers not meaningful)"
   t=$SECONDS
@@ -64,5 +95,5 @@ fi
 
 echo
 [[ "$WHAT" == wasm ]] && { echo "WASM BROWSER TESTS PASSED in $(( SECONDS - T0 ))s"; totals; exit 0; }
-echo "ALL TESTS PASSED (native release + wasm32 in headless Chromium) in $(( SECONDS - T0 ))s"
+echo "ALL TESTS PASSED (native release + wasm32 + web package in headless Chromium) in $(( SECONDS - T0 ))s"
 totals

@@ -208,6 +208,13 @@ impl TutorEngine {
         engine.tokenizer.encode(text, engine.tokenizer.add_bos()).map_err(|e| engine_error(e.into()))
     }
 
+    /// Tokens generated so far by the running generation (0 when none runs).
+    #[wasm_bindgen(getter, js_name = generatedTokens)]
+    pub fn generated_tokens(&self) -> Result<u32, JsValue> {
+        let slot = self.generation.try_borrow().map_err(|_| busy())?;
+        Ok(slot.as_ref().map_or(0, |g| g.generated_tokens() as u32))
+    }
+
     #[wasm_bindgen(getter)]
     pub fn architecture(&self) -> Result<String, JsValue> {
         let engine = self.engine.try_borrow().map_err(|_| busy())?;

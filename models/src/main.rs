@@ -5,6 +5,13 @@
 //! ```
 //! writes a tiny deterministic test model (see `tutor_runtime::testmodel`). The real model is
 //! fetched by `models/fetch-model.sh`.
+//!
+//! ```text
+//! tutor-models shard --in X.gguf --out DIR [--shard-mib 32] [--base-url URL] [--model ID] [--version V]
+//! ```
+//! splits a GGUF into shards and writes `DIR/manifest.json` for the web package (see `shard.rs`).
+
+mod shard;
 
 use std::process::ExitCode;
 
@@ -21,8 +28,12 @@ fn dtype(name: &str) -> Option<DType> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("shard") {
+        return shard_cmd(&args);
+    }
     if args.first().map(String::as_str) != Some("tiny") {
         eprintln!("usage: tutor-models tiny --arch llama|qwen2|gemma3 [--dtype Q8_0] [--seed N] --out FILE.gguf");
+        eprintln!("       tutor-models shard --in X.gguf --out DIR [--shard-mib 32 | --shard-bytes N] [--base-url URL] [--model ID] [--version V]");
         return ExitCode::from(2);
     }
     let arch = match value(&args, "--arch") {
@@ -54,6 +65,46 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("cannot write {out}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn shard_cmd(args: &[String]) -> ExitCode {
+    let (Some(input), Some(out)) = (value(args, "--in"), value(args, "--out")) else {
+        eprintln!("usage: tutor-models shard --in X.gguf --out DIR [--shard-mib 32 | --shard-bytes N] [--base-url URL] [--model ID] [--version V]");
+        return ExitCode::from(2);
+    };
+    // --shard-bytes (exact, for tests) overrides --shard-mib.
+    let shard_bytes = match (value(args, "--shard-bytes"), value(args, "--shard-mib").unwrap_or("32").parse::<u64>()) {
+        (Some(b), _) => match b.parse::<u64>() {
+            Ok(b) => b,
+            Err(_) => {
+                eprintln!("--shard-bytes must be a whole number");
+                return ExitCode::from(2);
+            }
+        },
+        (None, Ok(m)) => m.saturating_mul(1024 * 1024),
+        (None, Err(_)) => {
+            eprintln!("--shard-mib must be a whole number of MiB");
+            return ExitCode::from(2);
+        }
+    };
+    let a = shard::ShardArgs {
+        input: input.into(),
+        out: out.into(),
+        shard_bytes,
+        base_url: value(args, "--base-url").map(String::from),
+        model: value(args, "--model").map(String::from),
+        version: value(args, "--version").map(String::from),
+    };
+    match shard::shard(&a) {
+        Ok(s) => {
+            println!("wrote {} ({} shards, {} bytes)", s.manifest.display(), s.shards, s.total_bytes);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tutor-models shard: {e}");
             ExitCode::FAILURE
         }
     }

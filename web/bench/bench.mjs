@@ -1,0 +1,110 @@
+// Web benchmark: ours vs @wllama/wllama in the same headless Chromium, same model served from
+// 127.0.0.1. Prints JSON; scripts/bench-web.sh turns it into the BENCHMARKS.md section.
+// Usage (after web/build.sh): node bench/bench.mjs [--reps N]
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { MODEL, WEB, launch, newProfile, shardedModel } from '../test/browser.mjs';
+import { startServer } from '../test/server.mjs';
+
+const reps = Number(process.argv.includes('--reps') ? process.argv[process.argv.indexOf('--reps') + 1] : 3);
+const QUESTION = 'Why do we have seasons on Earth?';
+// A paragraph to continue (raw, no framing): ~70 prompt tokens, 64 generated.
+const PROMPT =
+  'The water cycle describes how water moves on, above and below the surface of the Earth. Water evaporates from oceans and lakes, ' +
+  'rises into the atmosphere, cools and condenses into clouds, and falls back as rain or snow. Some of it flows into rivers, some soaks into the ground, and';
+const N = 64;
+const { dir } = shardedModel();
+const mounts = { '/models/gemma/': dir, '/models/file/': path.dirname(MODEL) };
+const modelFile = `/models/file/${path.basename(MODEL)}`;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const out = { date: new Date().toISOString(), chromium: '', cpu: '', reps, prompt: PROMPT, genTokens: N };
+out.cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '';
+
+async function page(ctx, base) {
+  const p = ctx.pages()[0] ?? (await ctx.newPage());
+  await p.goto(`${base}/bench/bench.html`);
+  await p.waitForFunction(() => window.benchReady === true);
+  return p;
+}
+
+// Interleaved so that load from other processes on the machine hits both sides alike:
+// each rep runs ours (browser restart, warm cache), then wllama at 1 thread, then at 2 threads.
+const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+const ours = { warm: [], gen: [] };
+const wl = { 1: [], 2: [] };
+const servers = { plain: await startServer({ root: WEB, mounts }), isolated: await startServer({ root: WEB, mounts, isolate: true }) };
+const profiles = { ours: newProfile(), 1: newProfile(), 2: newProfile() };
+{
+  // First visit: downloads and caches (cold first token recorded once).
+  const ctx = await launch(profiles.ours);
+  out.chromium = ctx.browser()?.version() ?? '';
+  const p = await page(ctx, servers.plain.url);
+  ours.cold = await p.evaluate(([m, q]) => window.benchOursFirstToken(m, q), ['/models/gemma/manifest.json', QUESTION]);
+  await ctx.close();
+}
+for (let i = 0; i < reps; i++) {
+  servers.plain.reset();
+  let ctx = await launch(profiles.ours);
+  let p = await page(ctx, servers.plain.url);
+  const w = await p.evaluate(([m, q]) => window.benchOursFirstToken(m, q), ['/models/gemma/manifest.json', QUESTION]);
+  w.shardBytesServed = servers.plain.bytes('/models/gemma/') - servers.plain.stat('/models/gemma/manifest.json').bytes;
+  w.load = load();
+  ours.warm.push(w);
+  const g = await p.evaluate(([pr, n]) => window.benchOursGen(pr, n), [PROMPT, N]);
+  g.load = load();
+  ours.gen.push(g);
+  await ctx.close();
+  console.error(`rep ${i + 1} ours: warm first token ${w.firstTokenMs.toFixed(0)} ms, prompt ${g.promptTps.toFixed(1)}, gen ${g.genTps.toFixed(1)} tok/s (load ${g.load})`);
+  for (const t of [1, 2]) {
+    const srv = t > 1 ? servers.isolated : servers.plain;
+    ctx = await launch(profiles[t]);
+    try {
+      p = await page(ctx, srv.url);
+      const r = await p.evaluate(([m, pr, n, th]) => window.benchWllama(m, pr, n, th), [modelFile, PROMPT, N, t]);
+      r.load = load();
+      wl[t].push(r);
+      console.error(`rep ${i + 1} wllama ${t}t (${r.threads} used): prompt ${r.timings?.prompt_per_second?.toFixed(1)}, gen ${r.timings?.predicted_per_second?.toFixed(1)} tok/s (load ${r.load})`);
+    } catch (e) {
+      wl[t].push({ error: String(e.message ?? e).slice(0, 300) });
+      console.error(`wllama ${t}t failed: ${e.message}`);
+    } finally {
+      await ctx.close();
+    }
+  }
+}
+for (const s of Object.values(servers)) await s.close();
+for (const pr of Object.values(profiles)) rmSync(pr, { recursive: true, force: true });
+out.ours = {
+  coldFirstTokenMs: ours.cold.firstTokenMs,
+  warm: ours.warm,
+  warmReadyMs: median(ours.warm.map((w) => w.readyMs)),
+  warmFirstTokenMs: median(ours.warm.map((w) => w.firstTokenMs)),
+  warmShardBytesServed: Math.max(...ours.warm.map((w) => w.shardBytesServed)),
+  gen: ours.gen,
+  promptTokens: ours.gen[0].promptTokens,
+  promptTps: median(ours.gen.map((g) => g.promptTps)),
+  genTps: median(ours.gen.map((g) => g.genTps)),
+};
+out.wllama = {};
+for (const t of [1, 2]) {
+  const ok = wl[t].filter((r) => !r.error);
+  out.wllama[t] = ok.length
+    ? {
+        runs: wl[t],
+        threadsUsed: ok[0].threads,
+        promptTokens: ok[0].timings?.prompt_n,
+        promptTps: median(ok.map((r) => r.timings?.prompt_per_second ?? NaN)),
+        genTps: median(ok.map((r) => r.timings?.predicted_per_second ?? NaN)),
+        wallGenTps: median(ok.map((r) => r.wallGenTps)),
+      }
+    : { error: wl[t][0]?.error ?? 'no runs' };
+}
+
+// --- sizes -----------------------------------------------------------------------------------
+const wasm = readFileSync(path.join(WEB, 'dist/tutor_runtime_bg.wasm'));
+out.wasm = { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length };
+const pack = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: WEB, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))[0];
+out.npm = { size: pack.size, unpackedSize: pack.unpackedSize, files: pack.entryCount };
+console.log(JSON.stringify(out, null, 1));

@@ -1,0 +1,21 @@
+/** tutor-runtime: an in-browser AI tutor. See README.md. */
+export { Tutor, formatPrompt, DEFAULT_STOP } from './tutor.js';
+export type { TutorOptions, AskOptions, ChatCreateParams } from './tutor.js';
+export { clearCache } from './cache.js';
+export type { Manifest, ManifestShard, Phase, Progress } from './download.js';
+export type { TutorChunk, ChatCompletionChunk, Source, FinishReason, Usage, Timing } from './stream.js';
+export type { ChatMessage } from './escalate.js';
+export type { LoadInfo } from './protocol.js';
+export {
+  TutorError,
+  AbortError,
+  NetworkError,
+  HttpError,
+  ManifestError,
+  IntegrityError,
+  QuotaError,
+  StorageError,
+  EngineError,
+  GatewayError,
+} from './errors.js';
+export type { TutorErrorKind } from './errors.js';

@@ -1,0 +1,38 @@
+/** Messages between the page (tutor.ts) and the engine worker (worker.ts). */
+import type { Progress } from './download.js';
+import type { SerializedError } from './errors.js';
+import type { GenerateParams } from './forward.js';
+import type { FinishReason, Timing, Usage } from './stream.js';
+
+export type Request =
+  | { op: 'download'; id: number; manifestUrl: string; concurrency?: number }
+  | { op: 'load'; id: number; manifestUrl: string; maxContext?: number; concurrency?: number; verifyCache?: boolean }
+  | { op: 'generate'; id: number; prompt: string; params: GenerateParams }
+  | { op: 'abort'; id: number }
+  | { op: 'clear'; id: number }
+  | { op: 'cached'; id: number };
+
+export interface LoadInfo {
+  model: string;
+  version: string;
+  architecture: string;
+  quant: string;
+  backend: string;
+  totalBytes: number;
+  bytesFetched: number;
+}
+
+export interface WorkerChunk {
+  text: string;
+  token: number | null;
+  finish: FinishReason | null;
+  backend: string;
+  usage?: Usage;
+  timing?: Timing;
+}
+
+export type Reply =
+  | { op: 'progress'; id: number; progress: Progress }
+  | { op: 'chunk'; id: number; chunk: WorkerChunk }
+  | { op: 'done'; id: number; value?: unknown }
+  | { op: 'error'; id: number; error: SerializedError };

@@ -1,0 +1,161 @@
+/**
+ * Stream: the chunk shape every answer has (local or server), an async-iterable queue fed by
+ * worker messages or SSE events, and the mapping to OpenAI's `chat.completion.chunk`.
+ */
+import { AbortError, type TutorError } from './errors.js';
+
+export type Source = 'local' | 'server';
+/** Why generation ended: 'stop' (end of turn / stop string), 'length', 'context_full', 'aborted'. */
+export type FinishReason = 'stop' | 'length' | 'context_full' | 'aborted';
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface Timing {
+  /** From ask() to the first token (includes prefill). */
+  firstTokenMs: number;
+  /** Prompt tokens per second of the prefill (local only). */
+  promptTokensPerS: number | null;
+  /** Generated tokens per second after the first token. */
+  tokensPerS: number | null;
+  totalMs: number;
+}
+
+export interface TutorChunk {
+  /** Text that is safe to show (may be empty). */
+  text: string;
+  /** Token id (local only; null on the final flush chunk and for server chunks). */
+  token: number | null;
+  source: Source;
+  /** Why this source answers (e.g. "on-device model ready", "local model unavailable: quota"). */
+  reason: string;
+  /** 'cpu' | 'gpu' for local answers, 'server' for gateway answers. */
+  backend: string;
+  /** Set on the last chunk. */
+  finish: FinishReason | null;
+  /** On the last chunk. */
+  usage?: Usage;
+  timing?: Timing;
+}
+
+/** OpenAI's streaming chunk shape, with the tutor's own facts under `tutor`. */
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: { index: number; delta: { role?: 'assistant'; content?: string }; finish_reason: string | null }[];
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  tutor: { source: Source; reason: string; backend: string; timing?: Timing };
+}
+
+export function toOpenAIChunk(c: TutorChunk, id: string, model: string, first: boolean): ChatCompletionChunk {
+  const finish = c.finish === null ? null : c.finish === 'context_full' ? 'length' : c.finish;
+  const out: ChatCompletionChunk = {
+    id,
+    object: 'chat.completion.chunk',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [{ index: 0, delta: first ? { role: 'assistant', content: c.text } : { content: c.text }, finish_reason: finish }],
+    tutor: { source: c.source, reason: c.reason, backend: c.backend, timing: c.timing },
+  };
+  if (c.usage) {
+    out.usage = {
+      prompt_tokens: c.usage.promptTokens,
+      completion_tokens: c.usage.completionTokens,
+      total_tokens: c.usage.promptTokens + c.usage.completionTokens,
+    };
+  }
+  return out;
+}
+
+/**
+ * A push → pull queue: producers `push` items and `end()`/`fail()`; the consumer iterates.
+ * Breaking out of the `for await` loop calls `onCancel` (so the producer can stop early).
+ */
+export class ChunkQueue<T> implements AsyncIterable<T> {
+  private items: T[] = [];
+  private waiting: ((r: IteratorResult<T>) => void) | null = null;
+  private failWaiting: ((e: unknown) => void) | null = null;
+  private ended = false;
+  private error: TutorError | null = null;
+
+  constructor(private readonly onCancel: () => void = () => undefined) {}
+
+  push(item: T): void {
+    if (this.ended) return;
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = this.failWaiting = null;
+      w({ value: item, done: false });
+    } else this.items.push(item);
+  }
+
+  end(): void {
+    this.ended = true;
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = this.failWaiting = null;
+      w({ value: undefined, done: true });
+    }
+  }
+
+  fail(e: TutorError): void {
+    if (this.ended) return;
+    this.error = e;
+    this.ended = true;
+    if (this.failWaiting) {
+      const f = this.failWaiting;
+      this.waiting = this.failWaiting = null;
+      f(e);
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return {
+      next: () => {
+        if (this.items.length) return Promise.resolve({ value: this.items.shift() as T, done: false });
+        if (this.error) return Promise.reject(this.error);
+        if (this.ended) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve, reject) => {
+          this.waiting = resolve;
+          this.failWaiting = reject;
+        });
+      },
+      return: () => {
+        if (!this.ended) this.onCancel();
+        this.ended = true;
+        this.items = [];
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
+
+/** Reject with AbortError as soon as `signal` fires (for awaiting one-shot worker replies). */
+export function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined, what: string, onAbort: () => void): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) {
+    onAbort();
+    return Promise.reject(new AbortError(what));
+  }
+  return new Promise((resolve, reject) => {
+    const h = (): void => {
+      onAbort();
+      reject(new AbortError(what));
+    };
+    signal.addEventListener('abort', h, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', h);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', h);
+        reject(e);
+      },
+    );
+  });
+}

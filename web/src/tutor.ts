@@ -1,0 +1,269 @@
+/**
+ * The public API. `Tutor.create` starts the engine worker, downloads (or finds in IndexedDB) the
+ * model and loads it; `ask` streams an answer from the on-device model, or from the gateway when
+ * the local model is unavailable. `chat.completions.create` is the same in OpenAI's shape.
+ */
+import type { Progress } from './download.js';
+import { AbortError, type SerializedError, TutorError, fromSerialized } from './errors.js';
+import { type ChatMessage, escalate } from './escalate.js';
+import type { LoadInfo, Reply, Request, WorkerChunk } from './protocol.js';
+import { type ChatCompletionChunk, ChunkQueue, type TutorChunk, abortable, toOpenAIChunk } from './stream.js';
+
+export interface TutorOptions {
+  /** URL of the model's manifest.json (written by `tutor-models shard`). */
+  model?: string;
+  /** Base URL of an OpenAI-compatible gateway (`{gateway}/v1/chat/completions`). */
+  gateway?: string;
+  /** Model name sent to the gateway. */
+  gatewayModel?: string;
+  onProgress?: (p: Progress) => void;
+  /** Aborts the download / load. */
+  signal?: AbortSignal;
+  /** Where the engine worker script lives (default: `worker.js` next to this module). */
+  workerUrl?: string | URL;
+  maxContext?: number;
+  /** Parallel shard downloads (default 3). */
+  concurrency?: number;
+  /** Re-hash cached shards on every load (default false; they were sha256-checked before being stored). */
+  verifyCache?: boolean;
+}
+
+export interface AskOptions {
+  signal?: AbortSignal;
+  maxTokens?: number;
+  /** 0 (default) = greedy. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  stop?: string[];
+  /** Use the question as the prompt verbatim (no tutor framing). */
+  raw?: boolean;
+  /** Force a source; by default local when the model is loaded, else the gateway. */
+  source?: 'local' | 'server';
+}
+
+export interface ChatCreateParams {
+  messages: ChatMessage[];
+  stream: true;
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  seed?: number;
+  stop?: string | string[];
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  onProgress?: (p: Progress) => void;
+  onChunk?: (c: WorkerChunk) => void;
+  resolve: (v: unknown) => void;
+  reject: (e: TutorError) => void;
+}
+
+/** The default framing for a base model: an instruction and one worked example. */
+const INSTRUCTION = "A patient tutor answers a student's question with a short, correct explanation.";
+const EXAMPLE = 'Student: What is 3 times 4?\nTutor: 3 times 4 is 12, because three groups of four make twelve.\n\n';
+/** Where a local answer ends (the model starting the next turn). */
+export const DEFAULT_STOP = ['\nStudent:', '\n\n'];
+
+/** Turn chat messages into a prompt for a base model ("Student:" / "Tutor:" turns). */
+export function formatPrompt(messages: ChatMessage[]): string {
+  const system = messages.filter((m) => m.role === 'system').map((m) => m.content.trim());
+  let p = `${system.length ? system.join('\n') : INSTRUCTION}\n\n${EXAMPLE}`;
+  for (const m of messages) {
+    if (m.role === 'user') p += `Student: ${m.content.trim()}\n`;
+    else if (m.role === 'assistant') p += `Tutor: ${m.content.trim()}\n\n`;
+  }
+  return `${p}Tutor:`;
+}
+
+export class Tutor {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  /** What the loaded local model is, or null when answers go to the gateway. */
+  info: LoadInfo | null = null;
+  /** Why the local model is not available (null when it is). */
+  localError: TutorError | null = null;
+  readonly gateway: string | undefined;
+  private readonly opts: TutorOptions;
+
+  readonly chat = {
+    completions: {
+      create: (p: ChatCreateParams): AsyncIterable<ChatCompletionChunk> => this.chatStream(p),
+    },
+  };
+
+  private constructor(opts: TutorOptions) {
+    this.opts = opts;
+    this.gateway = opts.gateway;
+    this.worker = new Worker(opts.workerUrl ?? new URL('./worker.js', import.meta.url), { type: 'module', name: 'tutor-runtime' });
+    this.worker.onmessage = (ev: MessageEvent<Reply>) => this.onReply(ev.data);
+    this.worker.onerror = (ev: ErrorEvent) => {
+      ev.preventDefault();
+      const e = new TutorError('worker', `engine worker failed: ${ev.message || 'could not start (check workerUrl and that .wasm is served)'}`);
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    };
+  }
+
+  /**
+   * Start the worker and load the model (from IndexedDB, or downloaded and cached). With a
+   * gateway, a local failure other than abort (no storage quota, network, corrupt shards) leaves
+   * the tutor working through the gateway; `localError` says why.
+   */
+  static async create(opts: TutorOptions): Promise<Tutor> {
+    const t = new Tutor(opts);
+    if (!opts.model) {
+      if (!opts.gateway) {
+        t.destroy();
+        throw new TutorError('unavailable', 'Tutor.create needs a model manifest URL, a gateway URL, or both');
+      }
+      t.localError = new TutorError('unavailable', 'no local model configured');
+      return t;
+    }
+    // Ask the browser not to evict the model under storage pressure (Window-only API).
+    await globalThis.navigator?.storage?.persist?.().catch(() => false);
+    try {
+      t.info = (await t.call({ op: 'load', id: 0, manifestUrl: new URL(opts.model, location.href).href, maxContext: opts.maxContext, concurrency: opts.concurrency, verifyCache: opts.verifyCache }, opts.signal, opts.onProgress)) as LoadInfo;
+    } catch (e) {
+      const err = e instanceof TutorError ? e : new TutorError('worker', String(e));
+      if (err.kind === 'aborted' || !opts.gateway) {
+        t.destroy();
+        throw err;
+      }
+      t.localError = err;
+    }
+    return t;
+  }
+
+  /** Download the model into the cache without loading it (e.g. on a course's first page). */
+  static async download(model: string, o: { onProgress?: (p: Progress) => void; signal?: AbortSignal; workerUrl?: string | URL; concurrency?: number } = {}): Promise<Progress> {
+    const t = new Tutor({ workerUrl: o.workerUrl });
+    try {
+      return (await t.call({ op: 'download', id: 0, manifestUrl: new URL(model, location.href).href, concurrency: o.concurrency }, o.signal, o.onProgress)) as Progress;
+    } finally {
+      t.destroy();
+    }
+  }
+
+  /** 'cpu' | 'gpu' when the local model is loaded, else null. */
+  get backend(): string | null {
+    return this.info?.backend ?? null;
+  }
+
+  /** Stream an answer. Breaking out of the loop or aborting `signal` stops generation. */
+  ask(question: string, o: AskOptions = {}): AsyncIterable<TutorChunk> {
+    const messages: ChatMessage[] = [{ role: 'user', content: question }];
+    return this.answer(o.raw ? question : formatPrompt(messages), messages, o);
+  }
+
+  private answer(prompt: string, messages: ChatMessage[], o: AskOptions): AsyncIterable<TutorChunk> {
+    const wantLocal = o.source !== 'server' && this.info !== null;
+    if (wantLocal) return this.local(prompt, o);
+    if (this.gateway) {
+      const reason = o.source === 'server' ? 'server requested' : `local model unavailable: ${this.localError?.message ?? 'not loaded'}`;
+      return escalate(this.gateway, messages, { model: this.opts.gatewayModel, maxTokens: o.maxTokens, temperature: o.temperature, signal: o.signal, reason });
+    }
+    const err = new TutorError('unavailable', `no local model (${this.localError?.message ?? 'not loaded'}) and no gateway configured`);
+    const q = new ChunkQueue<TutorChunk>();
+    q.fail(err);
+    return q;
+  }
+
+  private local(prompt: string, o: AskOptions): AsyncIterable<TutorChunk> {
+    const id = this.nextId++;
+    const reason = `on-device model ready (${this.info?.backend ?? 'cpu'})`;
+    const q = new ChunkQueue<TutorChunk>(() => this.post({ op: 'abort', id }));
+    const onAbort = (): void => this.post({ op: 'abort', id });
+    if (o.signal?.aborted) {
+      q.fail(new AbortError('generation'));
+      return q;
+    }
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    const stop = o.stop ?? (o.raw ? [] : DEFAULT_STOP);
+    this.pending.set(id, {
+      onChunk: (c) => q.push({ ...c, source: 'local', reason }),
+      resolve: () => {
+        o.signal?.removeEventListener('abort', onAbort);
+        q.end();
+      },
+      reject: (e) => {
+        o.signal?.removeEventListener('abort', onAbort);
+        q.fail(e);
+      },
+    });
+    this.post({
+      op: 'generate',
+      id,
+      prompt,
+      params: { maxTokens: o.maxTokens ?? 128, temperature: o.temperature ?? 0, topK: o.topK ?? 40, topP: o.topP ?? 0.95, seed: o.seed ?? 0, stop },
+    });
+    return q;
+  }
+
+  private async *chatStream(p: ChatCreateParams): AsyncGenerator<ChatCompletionChunk> {
+    if (p.stream !== true) throw new TutorError('invalid_input', 'only stream: true is supported');
+    const id = `chatcmpl-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+    const model = this.info ? `${this.info.model}@${this.info.version}` : (this.opts.gatewayModel ?? 'gateway');
+    const stop = p.stop === undefined ? undefined : Array.isArray(p.stop) ? p.stop : [p.stop];
+    let first = true;
+    const o: AskOptions = { signal: p.signal, maxTokens: p.max_tokens, temperature: p.temperature, topP: p.top_p, seed: p.seed, stop };
+    for await (const c of this.answer(formatPrompt(p.messages), p.messages, o)) {
+      yield toOpenAIChunk(c, id, model, first);
+      first = false;
+    }
+  }
+
+  /** Delete every cached model (the loaded one keeps running until the page closes). */
+  async clearCache(): Promise<void> {
+    await this.call({ op: 'clear', id: 0 });
+  }
+
+  /** Keys of the shards in the cache (diagnostics). */
+  async cachedShards(): Promise<string[]> {
+    return (await this.call({ op: 'cached', id: 0 })) as string[];
+  }
+
+  destroy(): void {
+    this.worker.terminate();
+    const e = new AbortError('tutor');
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  private post(m: Request): void {
+    this.worker.postMessage(m);
+  }
+
+  private call(req: Request, signal?: AbortSignal, onProgress?: (p: Progress) => void): Promise<unknown> {
+    const id = this.nextId++;
+    const p = new Promise<unknown>((resolve, reject) => {
+      this.pending.set(id, { onProgress, resolve, reject });
+    });
+    this.post({ ...req, id });
+    return abortable(p, signal, req.op, () => this.post({ op: 'abort', id }));
+  }
+
+  private onReply(m: Reply): void {
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    switch (m.op) {
+      case 'progress':
+        p.onProgress?.(m.progress);
+        break;
+      case 'chunk':
+        p.onChunk?.(m.chunk);
+        break;
+      case 'done':
+        this.pending.delete(m.id);
+        p.resolve(m.value);
+        break;
+      case 'error':
+        this.pending.delete(m.id);
+        p.reject(fromSerialized(m.error as SerializedError));
+        break;
+    }
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The engine worker: downloads, caches, loads and generates off the page's thread. Between
+ * tokens it yields to its event loop so an 'abort' message is seen before the next token.
+ */
+import { ShardCache, clearCache } from './cache.js';
+import { AbortError, toTutorError } from './errors.js';
+import type { ForwardEngine } from './forward.js';
+import { downloadModel, loadModel } from './load.js';
+import type { Progress } from './download.js';
+import type { LoadInfo, Reply, Request, WorkerChunk } from './protocol.js';
+import type { FinishReason } from './stream.js';
+
+interface Scope {
+  postMessage(m: Reply): void;
+  onmessage: ((e: MessageEvent<Request>) => void) | null;
+}
+const scope = self as unknown as Scope;
+
+let engine: ForwardEngine | null = null;
+const controllers = new Map<number, AbortController>();
+/** The generation in progress (one at a time: a new ask aborts and waits for the previous). */
+let current: { id: number; done: Promise<void> } | null = null;
+
+const post = (m: Reply): void => scope.postMessage(m);
+const yieldToEventLoop = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
+
+async function generate(id: number, req: Extract<Request, { op: 'generate' }>, signal: AbortSignal): Promise<void> {
+  if (!engine) throw toTutorError({ kind: 'invalid_input', message: 'no model loaded' });
+  const e = engine;
+  const t0 = performance.now();
+  const promptTokens = await e.start(req.prompt, req.params);
+  const onAbort = (): void => e.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) e.abort();
+  let tFirst = 0;
+  try {
+    for (;;) {
+      const c = await e.next();
+      if (!c) break;
+      const now = performance.now();
+      if (!tFirst && c.token !== null) tFirst = now;
+      const chunk: WorkerChunk = { text: c.text, token: c.token, finish: c.finish as FinishReason | null, backend: e.backend };
+      if (c.finish) {
+        const n = e.generatedTokens;
+        const first = tFirst || now;
+        chunk.usage = { promptTokens, completionTokens: n };
+        chunk.timing = {
+          firstTokenMs: first - t0,
+          promptTokensPerS: promptTokens / ((first - t0) / 1000),
+          tokensPerS: n > 1 && now > first ? (n - 1) / ((now - first) / 1000) : null,
+          totalMs: now - t0,
+        };
+      }
+      post({ op: 'chunk', id, chunk });
+      if (c.finish) break;
+      await yieldToEventLoop(); // let an 'abort' message in
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+async function handle(req: Request): Promise<unknown> {
+  const ctl = new AbortController();
+  controllers.set(req.id, ctl);
+  const onProgress = (progress: Progress): void => post({ op: 'progress', id: req.id, progress });
+  try {
+    switch (req.op) {
+      case 'download':
+        return await downloadModel(req.manifestUrl, { signal: ctl.signal, onProgress, concurrency: req.concurrency });
+      case 'load': {
+        engine?.free();
+        engine = null;
+        const l = await loadModel(req.manifestUrl, { signal: ctl.signal, onProgress, concurrency: req.concurrency, maxContext: req.maxContext, verifyCache: req.verifyCache });
+        engine = l.engine;
+        const info: LoadInfo = {
+          model: l.manifest.model,
+          version: l.manifest.version,
+          architecture: l.engine.architecture,
+          quant: l.manifest.quant,
+          backend: l.engine.backend,
+          totalBytes: l.manifest.total_bytes,
+          bytesFetched: l.progress.bytesFetched,
+        };
+        return info;
+      }
+      case 'generate': {
+        const prev = current;
+        if (prev) {
+          controllers.get(prev.id)?.abort(new AbortError());
+          await prev.done.catch(() => undefined);
+        }
+        const done = generate(req.id, req, ctl.signal);
+        current = { id: req.id, done };
+        try {
+          return await done;
+        } finally {
+          if (current?.id === req.id) current = null;
+        }
+      }
+      case 'clear':
+        await clearCache();
+        return undefined;
+      case 'cached': {
+        const c = await ShardCache.open();
+        try {
+          return await c.shardKeys();
+        } finally {
+          c.close();
+        }
+      }
+      default:
+        return undefined;
+    }
+  } finally {
+    controllers.delete(req.id);
+  }
+}
+
+scope.onmessage = (ev: MessageEvent<Request>): void => {
+  const req = ev.data;
+  if (req.op === 'abort') {
+    controllers.get(req.id)?.abort(new AbortError());
+    return;
+  }
+  handle(req).then(
+    (value) => post({ op: 'done', id: req.id, value }),
+    (e) => post({ op: 'error', id: req.id, error: toTutorError(e).toJSON() }),
+  );
+};

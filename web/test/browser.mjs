@@ -1,0 +1,62 @@
+// Shared helpers for the browser tests and the benchmark: shard the real model, serve it, and
+// launch Debian's Chromium through playwright-core.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const ROOT = path.resolve(WEB, '..');
+export const MODEL = process.env.TUTOR_MODEL ?? path.join(ROOT, 'models/cache/gemma-3-270m-q4_k_m.gguf');
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+const BASE_FLAGS = [
+  '--no-sandbox',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+  '--disable-extensions',
+  '--mute-audio',
+];
+export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader'];
+
+/** Shard the real model with `tutor-models shard` (once per machine; cached under the temp dir). */
+export function shardedModel() {
+  if (!existsSync(MODEL)) throw new Error(`real model missing: ${MODEL} (run models/fetch-model.sh)`);
+  // Keyed on the model file's size and mtime, so a changed model is sharded afresh.
+  const st = statSync(MODEL);
+  const dir = path.join(os.tmpdir(), `tutor-runtime-web-shards-${st.size}-${Math.floor(st.mtimeMs)}`);
+  const manifest = path.join(dir, 'manifest.json');
+  if (!existsSync(manifest)) {
+    const bin = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'release/tutor-models');
+    if (!existsSync(bin)) execFileSync('cargo', ['build', '--release', '-p', 'tutor-models'], { cwd: ROOT, stdio: 'inherit' });
+    execFileSync(bin, ['shard', '--in', MODEL, '--out', dir, '--model', 'gemma-3-270m', '--shard-mib', '32'], { stdio: 'inherit' });
+  }
+  return { dir, manifest: JSON.parse(readFileSync(manifest, 'utf8')) };
+}
+
+export function newProfile() {
+  return mkdtempSync(path.join(os.tmpdir(), 'tutor-profile-'));
+}
+
+/** A persistent browser context on `profile` (so IndexedDB survives a restart). */
+export async function launch(profile, { webgpu = false } = {}) {
+  return chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...BASE_FLAGS, ...(webgpu ? WEBGPU_FLAGS : [])],
+  });
+}
+
+/** Open the test page (which exposes the package as `window.TR`). */
+export async function openTestPage(ctx, base) {
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  page.on('pageerror', (e) => console.error('[page error]', e.message));
+  await page.goto(`${base}/test/page.html`);
+  await page.waitForFunction(() => window.trReady === true);
+  return page;
+}

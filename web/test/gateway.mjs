@@ -1,0 +1,28 @@
+// A minimal OpenAI-compatible streaming endpoint (POST /v1/chat/completions, SSE) on 127.0.0.1,
+// standing in for the gateway server in the tests that need the page to fall back to a server.
+// It streams the words of a fixed answer; the real gateway lives in server/.
+import http from 'node:http';
+
+export async function startGateway(answer = 'Two plus two is four.') {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    const cors = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Headers': 'content-type, accept', 'Access-Control-Allow-Methods': 'POST, OPTIONS' };
+    if (req.method === 'OPTIONS') return res.writeHead(204, cors).end();
+    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return res.writeHead(404, cors).end();
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const j = JSON.parse(body);
+      requests.push(j);
+      res.writeHead(200, { ...cors, 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+      const words = answer.split(/(?= )/);
+      const base = { id: 'chatcmpl-test', object: 'chat.completion.chunk', created: 0, model: j.model };
+      words.forEach((w, i) => res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: i ? { content: w } : { role: 'assistant', content: w }, finish_reason: null }] })}\n\n`));
+      res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`);
+      res.write(`data: ${JSON.stringify({ ...base, choices: [], usage: { prompt_tokens: 7, completion_tokens: words.length, total_tokens: 7 + words.length } })}\n\n`);
+      res.end('data: [DONE]\n\n');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}`, requests, close: () => new Promise((r) => server.close(r)) };
+}
