@@ -269,6 +269,8 @@ async fn tiny_model_generates_on_webgpu_like_the_cpu() {
         assert!(!runs[0].is_empty(), "{arch:?}: {:?}", runs[0]);
         assert_eq!(runs[0], runs[1], "{arch:?}: WebGPU vs CPU greedy tokens");
     }
+}
+
 /// The router as a TS worker drives it: `TutorEngine` measures the prompt and puts `stats` on
 /// every chunk; `TutorRouter` turns them into JS decision objects with typed reasons.
 #[wasm_bindgen_test]
