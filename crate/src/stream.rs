@@ -113,6 +113,17 @@ pub struct Chunk {
     pub text: String,
     /// Set on the last chunk.
     pub finish: Option<FinishReason>,
+    /// Where the text came from: the local model or the gateway (escalated).
+    pub source: ChunkSource,
+}
+
+/// Which model produced a [`Chunk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChunkSource {
+    #[default]
+    Local,
+    /// Streamed from the gateway by [`crate::escalate`].
+    Escalated,
 }
 
 /// A running generation. Call [`Generation::next`] until it returns `Ok(None)`.
@@ -203,7 +214,7 @@ impl Generation {
             return Ok(Some(chunk));
         }
         let text = self.take_safe_text();
-        Ok(Some(Chunk { token: Some(token), text, finish: None }))
+        Ok(Some(Chunk { token: Some(token), text, finish: None, source: ChunkSource::Local }))
     }
 
     fn stop_reason(&self, engine: &Engine) -> Option<FinishReason> {
@@ -238,7 +249,7 @@ impl Generation {
         }
         self.finished = Some(reason);
         self.done = true;
-        Ok(Chunk { token: None, text: std::mem::take(&mut self.held), finish: Some(reason) })
+        Ok(Chunk { token: None, text: std::mem::take(&mut self.held), finish: Some(reason), source: ChunkSource::Local })
     }
 }
 
