@@ -179,7 +179,7 @@ async fn handle(
     if req.stream {
         Ok(sse_response(app.clone(), ctx, answer, first, slot, model))
     } else {
-        collect(app, ctx, answer, first, slot, model).await
+        collect(app, ctx, answer, first, slot).await
     }
 }
 
@@ -266,7 +266,9 @@ impl Streamer {
             Piece::Finish { reason, usage, raw } => {
                 self.done = true;
                 if embedded {
-                    let data = raw.unwrap_or_else(|| chunk_json(&self.ctx.id, &self.model, self.created, None, false, Some(&reason)));
+                    // The final chunk carries the exact usage (as llama.cpp's carries `timings`),
+                    // so gateways in front of this one can account tokens exactly.
+                    let data = raw.unwrap_or_else(|| with_usage(chunk_json(&self.ctx.id, &self.model, self.created, None, false, Some(&reason)), usage));
                     out.push_str(&format!("data: {data}\n\n"));
                 }
                 out.push_str("data: [DONE]\n\n");
@@ -295,6 +297,17 @@ impl Streamer {
     }
 }
 
+fn with_usage(chunk: String, u: Usage) -> String {
+    match serde_json::from_str::<serde_json::Value>(&chunk) {
+        Ok(mut v) => {
+            v["usage"] = serde_json::json!({ "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+                                            "total_tokens": u.prompt_tokens + u.completion_tokens });
+            v.to_string()
+        }
+        Err(_) => chunk,
+    }
+}
+
 /// Upstreams that report no usage: the gateway's estimates.
 fn fill_usage(mut u: Usage, prompt_estimate: u64, text: &str) -> Usage {
     if u.prompt_tokens == 0 {
@@ -318,8 +331,7 @@ fn sse_response(app: Arc<AppState>, ctx: Ctx, answer: Answer, first: Piece, slot
 }
 
 /// A non-streamed answer from the embedded engine.
-async fn collect(app: &Arc<AppState>, ctx: Ctx, mut answer: Answer, first: Piece, slot: Slot, model: String) -> Result<Response, GatewayError> {
-    let _ = model;
+async fn collect(app: &Arc<AppState>, ctx: Ctx, mut answer: Answer, first: Piece, slot: Slot) -> Result<Response, GatewayError> {
     let mut text = String::new();
     let mut piece = Some(first);
     loop {
