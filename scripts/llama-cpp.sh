@@ -32,8 +32,8 @@ fi
 
 if ! command -v cmake >/dev/null; then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cmake \
-      || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cmake; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cmake >&2 \
+      || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cmake >&2; }
   else
     echo "cmake not found: install it (apt-get install cmake, or pip install cmake)" >&2
     exit 1
