@@ -46,14 +46,15 @@ for _ in $(seq 1 600); do
 done
 URL="$(sed -n 's/^tutor-gateway listening on //p' "$WORK/out")"
 [[ -n "$URL" ]] || { echo "gateway did not start" >&2; cat "$WORK/err" >&2; exit 1; }
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 # Warm-up (first-touch page faults, thread pools), then the measured run.
 "$BIN/tutor-gateway-loadgen" --url "$URL" --clients 1 --seconds 1 --max-tokens 8 >/dev/null
 "$BIN/tutor-gateway-loadgen" --url "$URL" --clients "$CLIENTS" --seconds "$SECONDS_RUN" --max-tokens "$MAX_TOKENS" --pid "$GW" | tee "$WORK/result.json"
 [[ "$WRITE" == 1 ]] || exit 0
 CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
-python3 - "$WORK/result.json" "$ROOT/BENCHMARKS.md" "$CPU" "$(nproc)" <<'PY'
+python3 - "$WORK/result.json" "$ROOT/BENCHMARKS.md" "$CPU" "$(nproc)" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import json, sys, datetime
-res, out, cpu, ncpu = sys.argv[1:]
+res, out, cpu, ncpu, load0, load1 = sys.argv[1:]
 r = json.loads(open(res).read().strip().splitlines()[-1])
 head = "## Gateway load test (issue 5)"
 f = lambda x: "n/a" if x is None else f"{x:.0f}"
@@ -62,7 +63,8 @@ sec = [
     "",
     f"`scripts/bench-gateway.sh`: `tutor-gateway` with the embedded Gemma 3 270M Q4_K_M (one engine, default threads, answer cache off) on {cpu}, {ncpu} cores; "
     f"`tutor-gateway-loadgen` in a second process on loopback: {r['clients']} concurrent streaming clients for {r['seconds']:.0f} s, "
-    f"distinct questions, greedy, max_tokens {r['max_tokens']}.",
+    f"distinct questions, greedy, max_tokens {r['max_tokens']}. Load average before / after: {load0} / {load1} "
+    "(the machine is shared: compare runs only at similar load).",
     "",
     "| clients | answers | answers/s | tokens/s | TTFB p50 | TTFB p99 | latency p50 | latency p99 | errors | RSS start → end (peak) |",
     "|---|---|---|---|---|---|---|---|---|---|",
