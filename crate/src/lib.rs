@@ -1,7 +1,8 @@
 //! tutor-runtime: an AI tutor engine that runs a quantized small language model locally.
 //!
 //! The data path, top to bottom: [`load`] (shards → GGUF) → [`tokenize`] → [`forward`]
-//! (the model, CPU backend) → [`sample`] → [`stream`] (pull-based generation).
+//! (the model, CPU backend) → [`sample`] → [`stream`] (pull-based generation); [`escalate`]
+//! streams a gateway's answer into the same chunks.
 
 pub mod load;
 pub mod tokenize;
@@ -9,6 +10,7 @@ pub mod forward;
 pub mod sample;
 pub mod stream;
 pub mod route;
+pub mod escalate;
 pub mod testmodel;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

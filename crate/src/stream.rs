@@ -198,6 +198,17 @@ pub struct Chunk {
     /// The model's confidence in `token` (from the raw logits, before penalties): the router's
     /// per-token signal. None when `token` is None.
     pub stats: Option<TokenStats>,
+    /// Where the text came from: the local model or the gateway (escalated).
+    pub source: ChunkSource,
+}
+
+/// Which model produced a [`Chunk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChunkSource {
+    #[default]
+    Local,
+    /// Streamed from the gateway by [`crate::escalate`].
+    Escalated,
 }
 
 /// A running generation. Call [`Generation::next`] until it returns `Ok(None)`.
@@ -314,7 +325,7 @@ impl Generation {
             return Ok(Some(chunk));
         }
         let text = self.take_safe_text();
-        Ok(Some(Chunk { token: Some(token), text, finish: None, stats }))
+        Ok(Some(Chunk { token: Some(token), text, finish: None, stats, source: ChunkSource::Local }))
     }
 
     /// Runs the pending tokens and samples the next one (with the router's confidence stats).
@@ -400,7 +411,7 @@ impl Generation {
         }
         self.finished = Some(reason);
         self.done = true;
-        Ok(Chunk { token: None, text: std::mem::take(&mut self.held), finish: Some(reason), stats: None })
+        Ok(Chunk { token: None, text: std::mem::take(&mut self.held), finish: Some(reason), stats: None, source: ChunkSource::Local })
     }
 }
 
