@@ -10,6 +10,8 @@ import { type ForwardEngine, createEngine, initWasm } from './forward.js';
 
 export interface LoadOptions extends DownloadOptions {
   maxContext?: number;
+  /** Where the forward pass runs: 'auto' (WebGPU on a hardware adapter, else CPU), 'gpu', 'cpu'. */
+  backend?: 'auto' | 'gpu' | 'cpu';
   /**
    * Re-hash cached shards on every load (default false: every shard is sha256-checked before it
    * is stored, and a load checks sizes only; re-hashing 250 MB costs about a second per visit).
@@ -70,7 +72,7 @@ export async function loadModel(manifestUrl: string, opts: LoadOptions = {}): Pr
     await wasm;
     throwIfAborted(signal, 'load');
     onProgress?.({ ...p, phase: 'loading-to-gpu' });
-    const engine = await createEngine(shards, opts.maxContext);
+    const engine = await createEngine(shards, opts.maxContext, opts.backend);
     shards = []; // the model now lives only in the engine
     p = { ...p, backend: engine.backend };
     onProgress?.({ ...p, phase: 'compiling' });

@@ -6,7 +6,7 @@ import type { FinishReason, Timing, Usage } from './stream.js';
 
 export type Request =
   | { op: 'download'; id: number; manifestUrl: string; concurrency?: number }
-  | { op: 'load'; id: number; manifestUrl: string; maxContext?: number; concurrency?: number; verifyCache?: boolean }
+  | { op: 'load'; id: number; manifestUrl: string; maxContext?: number; backend?: 'auto' | 'gpu' | 'cpu'; concurrency?: number; verifyCache?: boolean }
   | { op: 'generate'; id: number; prompt: string; params: GenerateParams }
   | { op: 'abort'; id: number }
   | { op: 'clear'; id: number }

@@ -22,6 +22,9 @@ export interface TutorOptions {
   /** Where the engine worker script lives (default: `worker.js` next to this module). */
   workerUrl?: string | URL;
   maxContext?: number;
+  /** Where the forward pass runs: 'auto' (default: WebGPU on a hardware adapter that passes the
+   * engine's self-test, else the CPU), 'gpu' (software adapters too) or 'cpu'. */
+  backend?: 'auto' | 'gpu' | 'cpu';
   /** Parallel shard downloads (default 3). */
   concurrency?: number;
   /** Re-hash cached shards on every load (default false; they were sha256-checked before being stored). */
@@ -126,7 +129,7 @@ export class Tutor {
     // Ask the browser not to evict the model under storage pressure (Window-only API).
     await globalThis.navigator?.storage?.persist?.().catch(() => false);
     try {
-      t.info = (await t.call({ op: 'load', id: 0, manifestUrl: new URL(opts.model, location.href).href, maxContext: opts.maxContext, concurrency: opts.concurrency, verifyCache: opts.verifyCache }, opts.signal, opts.onProgress)) as LoadInfo;
+      t.info = (await t.call({ op: 'load', id: 0, manifestUrl: new URL(opts.model, location.href).href, maxContext: opts.maxContext, backend: opts.backend, concurrency: opts.concurrency, verifyCache: opts.verifyCache }, opts.signal, opts.onProgress)) as LoadInfo;
     } catch (e) {
       const err = e instanceof TutorError ? e : new TutorError('worker', String(e));
       if (err.kind === 'aborted' || !opts.gateway) {

@@ -71,7 +71,7 @@ async function handle(req: Request): Promise<unknown> {
       case 'load': {
         engine?.free();
         engine = null;
-        const l = await loadModel(req.manifestUrl, { signal: ctl.signal, onProgress, concurrency: req.concurrency, maxContext: req.maxContext, verifyCache: req.verifyCache });
+        const l = await loadModel(req.manifestUrl, { signal: ctl.signal, onProgress, concurrency: req.concurrency, maxContext: req.maxContext, backend: req.backend, verifyCache: req.verifyCache });
         engine = l.engine;
         const info: LoadInfo = {
           model: l.manifest.model,

@@ -19,6 +19,9 @@ pub const PREFILL_CHUNK: usize = 256;
 const LOGIT_ROWS: usize = 16;
 /// Default context limit when the caller does not set one (the model may allow more).
 pub const DEFAULT_MAX_CONTEXT: usize = 8192;
+/// The GPU's default: its KV cache is allocated whole at load, in f32 (Gemma 3 270M: 18 layers
+/// × 2 × 2048 × 256 × 4 B = 75 MB of device memory, instead of 302 MB for 8192).
+pub const GPU_DEFAULT_MAX_CONTEXT: usize = 2048;
 
 /// What a forward call returns for its last position(s).
 enum Want {
@@ -210,9 +213,10 @@ impl Model {
     }
 
     /// Load onto the GPU of `ctx`: quant blocks uploaded tensor by tensor as they are in the
-    /// file, the KV cache allocated on the device for `max_context` positions.
+    /// file, the KV cache allocated on the device for `max_context` positions (default
+    /// [`GPU_DEFAULT_MAX_CONTEXT`]).
     pub fn load_gpu(g: &Gguf, src: &mut dyn ShardSource, max_context: Option<usize>, ctx: std::sync::Arc<GpuContext>) -> Result<Self, ForwardError> {
-        let t = Transformer::load(GpuBackend::new(ctx), g, src, max_context)?;
+        let t = Transformer::load(GpuBackend::new(ctx), g, src, max_context.or(Some(GPU_DEFAULT_MAX_CONTEXT)))?;
         Ok(Self { config: t.config.clone(), inner: Backed::Gpu(t) })
     }
 
