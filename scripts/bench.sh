@@ -1,109 +1,97 @@
 #!/usr/bin/env bash
-# Native CPU benchmark of the real model; writes BENCHMARKS.md.
-#   scripts/bench.sh [--reps N] [--smoke]
-# --smoke: one short repetition (keeps the command from rotting; numbers meaningless).
+# Benchmarks side by side with what users would pick instead, on this machine, in one run;
+# writes BENCHMARKS.md (ratios ours/theirs, machine, date, versions).
+#   scripts/bench.sh [--reps N] [--web-reps N] [--skip-web] [--smoke]
+# 1. native CPU: tutor-runtime vs llama.cpp (llama-bench + llama-server built from the
+#    llama-cpp-python sdist by scripts/llama-cpp.sh, cached outside the clone), 1 and 2 threads,
+#    pair by pair (scripts/bench/native.py); memory bandwidth (`tutor bandwidth`) and the
+#    generation ceiling; the GPU backend on whatever adapter wgpu finds (llvmpipe without a GPU).
+# 2. browser: the npm package vs @wllama/wllama in headless Chromium, 1 and 2 threads, plus our
+#    WebGPU path on SwiftShader; page load → first token with a warm cache; .wasm and npm sizes
+#    (web/bench/bench.mjs).
+# 3. scripts/bench/report.py writes BENCHMARKS.md.
+# --smoke: one short repetition of everything (CI: keeps the command from rotting; numbers
+# meaningless; llama.cpp only if already built; the report goes to a temp file).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+[[ -f "$HOME/.cargo/env" ]] && . "$HOME/.cargo/env"
+export PATH="$HOME/.cargo/bin:$PATH"
 REPS=5
+WEB_REPS=3
 SMOKE=0
-TUTOR_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tutor"
-PP=128
-TG=64
+WEB=1
 OUT="$ROOT/BENCHMARKS.md"
+LLAMA_VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --reps) REPS="$2"; shift 2 ;;
-    --smoke) SMOKE=1; REPS=1; PP=16; TG=8; OUT="$(mktemp)"; shift ;;
+    --web-reps) WEB_REPS="$2"; shift 2 ;;
+    --skip-web) WEB=0; shift ;;
+    --smoke) SMOKE=1; REPS=1; OUT="$(mktemp)"; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+TUTOR_BIN="$TARGET/release/tutor"
+JSON_DIR="$TARGET/bench"
+mkdir -p "$JSON_DIR"
 models/fetch-model.sh >/dev/null
 MODEL="${TUTOR_MODEL:-$ROOT/models/cache/gemma-3-270m-q4_k_m.gguf}"
-# The smoke run reuses the binary the test build just made (a plain build resolves features
+export TUTOR_MODEL="$MODEL"
+
+# The smoke run reuses the binaries the test build just made (a plain build resolves features
 # without dev-dependencies and would recompile candle).
 if [[ "$SMOKE" == 0 || ! -x "$TUTOR_BIN" ]]; then
   cargo build --release --bin tutor
 fi
-RESULTS="$(mktemp)"
-for t in 1 2; do
-  "$TUTOR_BIN" bench --model "$MODEL" --threads "$t" --reps "$REPS" --prompt-tokens "$PP" --gen-tokens "$TG" | tee -a "$RESULTS"
-done
-# The GPU backend on whatever adapter wgpu finds (llvmpipe on a machine without a GPU: a
-# software rasterizer, so a short run; it shows function and relative cost, not GPU speed).
-GPU_RESULTS="$(mktemp)"
+
+# llama.cpp: built once (10+ minutes on 2 cores) into ~/.cache; the smoke run only uses a cached build.
+LLAMA_BIN=""
+CACHED_LLAMA="${XDG_CACHE_HOME:-$HOME/.cache}/tutor-runtime/llama.cpp/$LLAMA_VERSION/bin"
 if [[ "$SMOKE" == 0 ]]; then
-  "$TUTOR_BIN" bench --model "$MODEL" --backend gpu --reps 1 --prompt-tokens "${GPU_PP:-32}" --gen-tokens "${GPU_TG:-8}" 2>/dev/null | tee -a "$GPU_RESULTS" \
-    || echo "(GPU bench failed or no adapter)" >&2
+  LLAMA_BIN="$(scripts/llama-cpp.sh --version "$LLAMA_VERSION" | tail -1)"
+elif [[ -x "$CACHED_LLAMA/llama-bench" && -x "$CACHED_LLAMA/llama-server" ]]; then
+  LLAMA_BIN="$CACHED_LLAMA"
+else
+  echo "(smoke: llama.cpp not built here; skipping its side — scripts/llama-cpp.sh builds it)" >&2
 fi
+
+echo "== native: tutor-runtime vs llama.cpp, memory bandwidth, GPU backend" >&2
+NATIVE_ARGS=(--tutor "$TUTOR_BIN" --model "$MODEL" --llama-bin "$LLAMA_BIN" --reps "$REPS")
+[[ "$SMOKE" == 1 ]] && NATIVE_ARGS+=(--pp 16 --tg 8 --gpu-pp 4 --gpu-tg 2)
+python3 scripts/bench/native.py "${NATIVE_ARGS[@]}" > "$JSON_DIR/native.json"
+
+WEB_JSON=()
+if [[ "$WEB" == 1 ]]; then
+  echo "== browser: npm package vs @wllama/wllama in headless Chromium" >&2
+  if [[ "$SMOKE" == 0 || ! -f web/dist/tutor_runtime_bg.wasm ]]; then
+    web/build.sh >&2
+  fi
+  if [[ "$SMOKE" == 1 ]]; then
+    (cd web && node bench/bench.mjs --smoke) > "$JSON_DIR/web.json"
+  else
+    (cd web && node bench/bench.mjs --reps "$WEB_REPS") > "$JSON_DIR/web.json"
+  fi
+  WEB_JSON=(--web "$JSON_DIR/web.json")
+elif [[ -f "$JSON_DIR/web.json" && "$SMOKE" == 0 ]]; then
+  echo "(--skip-web: reusing the browser figures of $JSON_DIR/web.json, measured $(date -r "$JSON_DIR/web.json" -u '+%F %H:%M') UTC)" >&2
+  WEB_JSON=(--web "$JSON_DIR/web.json")
+fi
+
 CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
-FLAGS="$(grep -o -w -E 'avx2|avx512f|avx512_vnni|avx512vnni' /proc/cpuinfo | sort -u | tr '\n' ' ')"
-MEM="$(free -g | awk '/Mem:/{print $2}') GiB"
-MODEL_BYTES="$(stat -L -c %s "$MODEL")"
-python3 - "$RESULTS" "$OUT" "$CPU" "$FLAGS" "$(nproc)" "$MEM" "$(rustc --version)" "$MODEL_BYTES" "$GPU_RESULTS" <<'PY'
-import json, sys, datetime
-res_path, out, cpu, flags, ncpu, mem, rustc, model_bytes, gpu_path = sys.argv[1:]
-gpu_rows = [json.loads(l) for l in open(gpu_path) if l.strip().startswith("{")]
-rows = [json.loads(l) for l in open(res_path) if l.strip().startswith("{")]
-anchors = {1: (418.0, 55.5), 2: (700.0, 76.0)}  # llama.cpp on this machine kind (shared/reference)
-mb = int(model_bytes) / 1e6
-lines = [
-    "# Benchmarks",
-    "",
-    f"Generated by `./build.sh bench` on {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC.",
-    "",
-    f"- Machine: {cpu}, {ncpu} cores ({flags.strip()}), {mem}; no GPU.",
-    f"- Toolchain: {rustc}; candle-core 0.11.1 (quantized K-quant kernels), own Q8_0/Q5_0 kernel.",
-    f"- Model: Gemma 3 270M Q4_K_M GGUF ({mb:.1f} MB), greedy, prompt of {rows[0]['prompt_tokens']} tokens, {rows[0]['gen_tokens']} generated tokens, median of {rows[0]['reps']} runs (min–max).",
-    "- Anchors: llama.cpp (llama-bench, same model, same machine kind), from `shared/reference` — not re-measured in this run (issue 7 adds the side-by-side run).",
-    "",
-    "## Native CPU (`tutor bench`)",
-    "",
-    "| threads | prompt tok/s | gen tok/s | time to first token | load | peak RSS | prompt vs llama.cpp | gen vs llama.cpp |",
-    "|---|---|---|---|---|---|---|---|",
-]
-for r in rows:
-    t = r["threads"]
-    ap, ag = anchors.get(t, (None, None))
-    pr = r["prompt_tok_s_range"]; gr = r["gen_tok_s_range"]
-    rss = (r.get("peak_rss_bytes") or 0) / 1e6
-    lines.append(
-        f"| {t} | {r['prompt_tok_s']:.0f} ({pr[0]:.0f}–{pr[1]:.0f}) | {r['gen_tok_s']:.1f} ({gr[0]:.1f}–{gr[1]:.1f}) | "
-        f"{r['ttft_s']*1000:.0f} ms | {r['load_s']:.2f} s | {rss:.0f} MB ({rss/mb:.2f}× file) | "
-        f"{r['prompt_tok_s']/ap:.2f}× ({ap:.0f}) | {r['gen_tok_s']/ag:.2f}× ({ag}) |"
-    )
-lines += [
-    "",
-    "Targets (issue 2): generation ≥ 0.9× llama.cpp, prompt ≥ 0.5× llama.cpp, peak memory ≤ 1.5× the model file.",
-    "For reference, candle's own quantized_gemma3 measured about 100 / 38 tok/s (1 thread) and 3.6 GB peak on this machine kind.",
-    "",
-]
-if gpu_rows:
-    lines += [
-        "## Native GPU backend (`tutor bench --backend gpu`)",
-        "",
-        "| adapter | prompt tok/s | gen tok/s | time to first token | load |",
-        "|---|---|---|---|---|",
-    ]
-    for r in gpu_rows:
-        lines.append(f"| {r['adapter']} | {r['prompt_tok_s']:.2f} ({r['prompt_tokens']} tokens) | {r['gen_tok_s']:.2f} ({r['gen_tokens']} tokens) | {r['ttft_s']:.1f} s | {r['load_s']:.1f} s |")
-    lines += [
-        "",
-        "llvmpipe is Mesa's software Vulkan: the WGSL kernels run as JIT-compiled CPU code, so this row shows that the",
-        "GPU path works and what it costs without a GPU, not GPU speed (which is why `Auto` picks the CPU backend on",
-        "software adapters). On a real GPU the bound is memory bandwidth: ≈ 246.6 MB of weights read per generated",
-        "token (72% of it the tied output head).",
-        "",
-    ]
-# Sections measured elsewhere (e.g. on a lent GPU machine) follow a marker and are kept.
-marker = "<!-- sections below are kept by ./build.sh bench -->"
-try:
-    old = open(out).read()
-except OSError:
-    old = ""
-if marker in old:
-    lines += ["", old[old.index(marker):].rstrip("\n"), ""]
-open(out, "w").write("\n".join(lines))
-print("\n".join(lines))
-PY
-echo "wrote $OUT"
+FLAGS="$(grep -o -w -E 'avx2|avx512f|avx512_vnni|avx512vnni' /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//')"
+GPU="$(lspci 2>/dev/null | grep -i -E 'vga|3d|display' | sed 's/^[^ ]* //' | head -1 || true)"
+MACHINE="$CPU, $(nproc) cores ($FLAGS), $(free -g | awk '/Mem:/{print $2}') GiB RAM, ${GPU:-no GPU}; $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"
+LLAMA_DESC="llama.cpp not measured"
+if [[ -n "$LLAMA_BIN" ]]; then
+  LLAMA_DESC="llama.cpp $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["threads"][next(iter(d["threads"]))]["pairs"][0]["theirs"]["build_commit"])' "$JSON_DIR/native.json" 2>/dev/null || echo '?') (vendored by llama-cpp-python $LLAMA_VERSION, Release, CPU, GGML_NATIVE)"
+fi
+VERSIONS="tutor-runtime $(git describe --always --dirty 2>/dev/null || echo '?'), $(rustc --version), candle-core 0.11.1, wgpu 30; $LLAMA_DESC"
+if [[ ${#WEB_JSON[@]} -gt 0 ]]; then
+  VERSIONS+="; Chromium $(chromium --version 2>/dev/null | awk '{print $2}'), node $(node --version)"
+fi
+python3 scripts/bench/report.py --native "$JSON_DIR/native.json" "${WEB_JSON[@]}" --out "$OUT" \
+  --machine "$MACHINE" --versions "$VERSIONS" --model-bytes "$(stat -L -c %s "$MODEL")"
+cat "$OUT"
+echo "wrote $OUT (raw figures: $JSON_DIR/native.json${WEB_JSON:+, $JSON_DIR/web.json})" >&2

@@ -1,6 +1,7 @@
 // Web benchmark: ours vs @wllama/wllama in the same headless Chromium, same model served from
-// 127.0.0.1. Prints JSON; scripts/bench-web.sh turns it into the BENCHMARKS.md section.
-// Usage (after web/build.sh): node bench/bench.mjs [--reps N]
+// 127.0.0.1. Prints JSON; scripts/bench.sh (./build.sh bench) turns it into BENCHMARKS.md with scripts/bench/report.py.
+// Usage (after web/build.sh): node bench/bench.mjs [--reps N] [--gen N] [--gpu-gen N] [--smoke]
+//   --smoke: 1 rep, 4 generated tokens (keeps the benchmark from rotting in CI; numbers meaningless).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -8,18 +9,23 @@ import { gzipSync } from 'node:zlib';
 import { MODEL, WEB, launch, newProfile, shardedModel } from '../test/browser.mjs';
 import { startServer } from '../test/server.mjs';
 
-const reps = Number(process.argv.includes('--reps') ? process.argv[process.argv.indexOf('--reps') + 1] : 3);
+const arg = (name, dflt) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : dflt);
+const smoke = process.argv.includes('--smoke');
+const reps = smoke ? 1 : arg('--reps', 3);
 const QUESTION = 'Why do we have seasons on Earth?';
 // A paragraph to continue (raw, no framing): ~70 prompt tokens, 64 generated.
 const PROMPT =
   'The water cycle describes how water moves on, above and below the surface of the Earth. Water evaporates from oceans and lakes, ' +
   'rises into the atmosphere, cools and condenses into clouds, and falls back as rain or snow. Some of it flows into rivers, some soaks into the ground, and';
-const N = 64;
+const N = smoke ? 4 : arg('--gen', 64);
+// Our WebGPU path on SwiftShader (a CPU rasterizer): a reference point, so fewer tokens.
+const N_GPU = smoke ? 2 : arg('--gpu-gen', 8);
 const { dir } = shardedModel();
 const mounts = { '/models/gemma/': dir, '/models/file/': path.dirname(MODEL) };
 const modelFile = `/models/file/${path.basename(MODEL)}`;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const out = { date: new Date().toISOString(), chromium: '', cpu: '', reps, prompt: PROMPT, genTokens: N };
+const out = { date: new Date().toISOString(), chromium: '', cpu: '', reps, smoke, prompt: PROMPT, genTokens: N, gpuGenTokens: N_GPU };
+out.wllamaVersion = `@wllama/wllama ${JSON.parse(readFileSync(path.join(WEB, 'node_modules/@wllama/wllama/package.json'), 'utf8')).version}`;
 out.cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '';
 
 async function page(ctx, base) {
@@ -74,10 +80,32 @@ for (let i = 0; i < reps; i++) {
     }
   }
 }
+// Our WebGPU path on SwiftShader, once (warm cache, same profile): function and relative cost.
+{
+  const ctx = await launch(profiles.ours, { webgpu: true });
+  try {
+    const p = await page(ctx, servers.plain.url);
+    const w = await p.evaluate(([m, q]) => window.benchOursFirstToken(m, q, 'gpu'), ['/models/gemma/manifest.json', QUESTION]);
+    const g = await p.evaluate(([pr, n]) => window.benchOursGen(pr, n), [PROMPT, N_GPU]);
+    // The same greedy tokens as the CPU path (first ones; later ones may diverge where two logits nearly tie).
+    const cpuTokens = ours.gen[0].tokens;
+    let agree = 0;
+    while (agree < g.tokens.length && g.tokens[agree] === cpuTokens[agree]) agree++;
+    g.tokensAgreeWithCpu = agree;
+    out.oursGpu = { backend: w.backend, adapter: await p.evaluate(async () => { const a = await navigator.gpu?.requestAdapter(); return a ? `${a.info?.vendor ?? ''} ${a.info?.architecture ?? ''} ${a.info?.description ?? ''}`.trim() : null; }), warm: w, gen: g, load: load() };
+    console.error(`ours WebGPU (${w.backend}): warm first token ${w.firstTokenMs.toFixed(0)} ms, prompt ${g.promptTps.toFixed(2)}, gen ${g.genTps.toFixed(2)} tok/s; first ${agree}/${g.tokens.length} tokens equal the CPU path's`);
+  } catch (e) {
+    out.oursGpu = { error: String(e.message ?? e).slice(0, 300) };
+    console.error(`ours WebGPU failed: ${e.message}`);
+  } finally {
+    await ctx.close();
+  }
+}
 for (const s of Object.values(servers)) await s.close();
 for (const pr of Object.values(profiles)) rmSync(pr, { recursive: true, force: true });
 out.ours = {
   coldFirstTokenMs: ours.cold.firstTokenMs,
+  coldBytesFetched: ours.cold.bytesFetched,
   warm: ours.warm,
   warmReadyMs: median(ours.warm.map((w) => w.readyMs)),
   warmFirstTokenMs: median(ours.warm.map((w) => w.firstTokenMs)),
@@ -85,7 +113,9 @@ out.ours = {
   gen: ours.gen,
   promptTokens: ours.gen[0].promptTokens,
   promptTps: median(ours.gen.map((g) => g.promptTps)),
+  promptTpsRange: [Math.min(...ours.gen.map((g) => g.promptTps)), Math.max(...ours.gen.map((g) => g.promptTps))],
   genTps: median(ours.gen.map((g) => g.genTps)),
+  genTpsRange: [Math.min(...ours.gen.map((g) => g.genTps)), Math.max(...ours.gen.map((g) => g.genTps))],
 };
 out.wllama = {};
 for (const t of [1, 2]) {
@@ -97,7 +127,17 @@ for (const t of [1, 2]) {
         promptTokens: ok[0].timings?.prompt_n,
         promptTps: median(ok.map((r) => r.timings?.prompt_per_second ?? NaN)),
         genTps: median(ok.map((r) => r.timings?.predicted_per_second ?? NaN)),
+        promptTpsRange: [Math.min(...ok.map((r) => r.timings?.prompt_per_second ?? NaN)), Math.max(...ok.map((r) => r.timings?.prompt_per_second ?? NaN))],
+        genTpsRange: [Math.min(...ok.map((r) => r.timings?.predicted_per_second ?? NaN)), Math.max(...ok.map((r) => r.timings?.predicted_per_second ?? NaN))],
         wallGenTps: median(ok.map((r) => r.wallGenTps)),
+        // Page load → first token; rep 1 downloads the file, later reps load it from wllama's cache.
+        coldFirstTokenMs: wl[t][0]?.firstTokenMs ?? null,
+        warmFirstTokenMs: ok.length > 1 ? median(ok.slice(1).map((r) => r.firstTokenMs)) : null,
+        // ours / wllama, rep by rep (the two ran back to back), then the median.
+        ratio: {
+          promptTps: median(ours.gen.map((g, i) => (wl[t][i]?.timings ? g.promptTps / wl[t][i].timings.prompt_per_second : NaN)).filter(Number.isFinite)),
+          genTps: median(ours.gen.map((g, i) => (wl[t][i]?.timings ? g.genTps / wl[t][i].timings.predicted_per_second : NaN)).filter(Number.isFinite)),
+        },
       }
     : { error: wl[t][0]?.error ?? 'no runs' };
 }

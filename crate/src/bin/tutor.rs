@@ -5,7 +5,8 @@
 //! tutor run --model MODEL.gguf [--model SHARD2 ...] --prompt TEXT [--max-tokens N]
 //!           [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S]
 //!           [--stop STR]... [--threads N] [--ctx N] [--ids] [--backend cpu|gpu|auto]
-//! tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens 128] [--gen-tokens 64] [--reps 3]
+//! tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens 128] [--gen-tokens 64] [--reps 3] [--warmup 1]
+//! tutor bandwidth [--threads N] [--mib 1024] [--reps 5]   (memory read bandwidth, JSON)
 //! tutor eval --model MODEL.gguf --data QUESTIONS.jsonl [--data ...] --out DIR [--limit N]
 //!           [--server-accuracy 0.9] [--max-loss 0.02] [--folds 5] [--seed 6] [--threads N]
 //! tutor eval --scored DIR/scored.jsonl --out DIR        (rebuild the report without the model)
@@ -17,9 +18,11 @@ use std::time::Instant;
 
 use tutor_runtime::load::gguf::{Gguf, Value};
 use tutor_runtime::load::shards::FileShards;
-use tutor_runtime::sample::{argmax, SamplingParams};
+use tutor_runtime::sample::SamplingParams;
 use tutor_runtime::stream::{BackendChoice, Engine, GenerateParams};
 
+#[path = "bench/mod.rs"]
+mod bench;
 #[path = "eval/mod.rs"]
 mod eval;
 
@@ -165,84 +168,16 @@ fn run(args: &Args) -> Res<()> {
     Ok(())
 }
 
-/// Peak resident memory of this process (Linux `VmHWM`), in bytes.
-fn peak_rss() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-/// One greedy decode step as generation runs it: the GPU reads back only the top logit.
-fn step(engine: &mut Engine, tok: u32) -> Res<u32> {
-    Ok(if engine.backend() == "gpu" { engine.model.forward_top(&[tok], 1)?.ids.first().copied().ok_or("empty top-k")? } else { argmax(&engine.model.forward(&[tok])?) })
-}
-
-/// llama-bench style: prompt processing of N tokens and generation of M tokens, repeated.
-fn bench(args: &Args) -> Res<()> {
-    set_threads(args)?;
-    let n_prompt: usize = args.get("prompt-tokens", 128)?;
-    let n_gen: usize = args.get("gen-tokens", 64)?;
-    let reps: usize = args.get("reps", 3)?.max(1);
-    let (mut engine, load_s) = load(args)?;
-    let vocab = engine.model.config.vocab_size as u32;
-    let prompt: Vec<u32> = (0..n_prompt as u32).map(|i| if i == 0 { 2 } else { 1000 + (i * 7919) % (vocab - 2000) }).collect();
-    let (mut pp, mut tg, mut ttft) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..reps {
-        engine.model.reset();
-        let t0 = Instant::now();
-        let logits = engine.model.forward(&prompt)?;
-        let dt = t0.elapsed().as_secs_f64();
-        pp.push(n_prompt as f64 / dt);
-        let mut tok = argmax(&logits);
-        let t1 = Instant::now();
-        step(&mut engine, tok)?;
-        ttft.push(dt + t1.elapsed().as_secs_f64());
-        engine.model.reset();
-        engine.model.forward(&[2])?;
-        let t2 = Instant::now();
-        for _ in 0..n_gen {
-            tok = step(&mut engine, tok)?;
-        }
-        tg.push(n_gen as f64 / t2.elapsed().as_secs_f64());
-    }
-    let range = |v: &[f64]| (v.iter().cloned().fold(f64::MAX, f64::min), v.iter().cloned().fold(0.0, f64::max));
-    let threads: usize = args.get("threads", 0)?;
-    println!(
-        "{}",
-        serde_json::json!({
-            "backend": engine.backend(),
-            "adapter": engine.model.gpu().map(|g| g.adapter_info.clone()),
-            "threads": threads,
-            "prompt_tokens": n_prompt,
-            "gen_tokens": n_gen,
-            "reps": reps,
-            "load_s": load_s,
-            "prompt_tok_s": median(pp.clone()),
-            "prompt_tok_s_range": range(&pp),
-            "gen_tok_s": median(tg.clone()),
-            "gen_tok_s_range": range(&tg),
-            "ttft_s": median(ttft.clone()),
-            "peak_rss_bytes": peak_rss(),
-        })
-    );
-    Ok(())
-}
-
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let res = match raw.first().map(String::as_str) {
         Some("inspect") if raw.len() > 1 => inspect(&raw[1..]),
         Some("run") => Args::parse(&raw[1..]).and_then(|a| run(&a)),
-        Some("bench") => Args::parse(&raw[1..]).and_then(|a| bench(&a)),
+        Some("bench") => Args::parse(&raw[1..]).and_then(|a| bench::bench(&a)),
+        Some("bandwidth") => Args::parse(&raw[1..]).and_then(|a| bench::bandwidth::bandwidth(&a)),
         Some("eval") => Args::parse(&raw[1..]).and_then(|a| eval::eval(&a)),
         _ => {
-            eprintln!("usage:\n  tutor inspect MODEL.gguf [SHARD...]\n  tutor run --model MODEL.gguf --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--threads N] [--ctx N] [--ids] [--backend cpu|gpu|auto]\n  tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N]\n  tutor eval --model MODEL.gguf --data QUESTIONS.jsonl --out DIR [--limit N] [--server-accuracy P] [--max-loss L] | --scored DIR/scored.jsonl --out DIR");
+            eprintln!("usage:\n  tutor inspect MODEL.gguf [SHARD...]\n  tutor run --model MODEL.gguf --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--threads N] [--ctx N] [--ids] [--backend cpu|gpu|auto]\n  tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N] [--warmup N]\n  tutor bandwidth [--threads N] [--mib 1024] [--reps 5]\n  tutor eval --model MODEL.gguf --data QUESTIONS.jsonl --out DIR [--limit N] [--server-accuracy P] [--max-loss L] | --scored DIR/scored.jsonl --out DIR");
             return ExitCode::from(2);
         }
     };
