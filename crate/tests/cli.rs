@@ -56,3 +56,33 @@ fn bad_arguments_are_reported() {
     let (ok, _, stderr) = tutor(&["bench", "--model", "x", "--threads", "many"]);
     assert!(!ok && stderr.contains("--threads"), "{stderr}");
 }
+
+#[test]
+fn bench_and_bandwidth_print_the_json_scripts_bench_reads() {
+    // A tiny model, one short rep: the fields scripts/bench/native.py and report.py read.
+    let bytes = tiny_model(&TinySpec::new(TinyArch::Gemma3, DType::Q8_0));
+    let path = std::env::temp_dir().join(format!("tutor-cli-bench-{}.gguf", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let (ok, stdout, stderr) = tutor(&["bench", "--model", path.to_str().unwrap(), "--threads", "1", "--reps", "2", "--prompt-tokens", "8", "--gen-tokens", "4"]);
+    std::fs::remove_file(&path).unwrap();
+    assert!(ok, "{stderr}");
+    let j: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    for k in ["prompt_tok_s", "gen_tok_s", "ttft_s", "load_s"] {
+        assert!(j[k].as_f64().unwrap() > 0.0, "{k} in {j}");
+    }
+    let (lo, hi) = (j["gen_tok_s_range"][0].as_f64().unwrap(), j["gen_tok_s_range"][1].as_f64().unwrap());
+    assert!(lo <= j["gen_tok_s"].as_f64().unwrap() && j["gen_tok_s"].as_f64().unwrap() <= hi, "{j}");
+    assert_eq!((j["reps"].as_u64(), j["prompt_tokens"].as_u64(), j["backend"].as_str()), (Some(2), Some(8), Some("cpu")));
+    // The tiny Gemma 3 ties its head to the embedding: a token reads every tensor once.
+    let mut src = tutor_runtime::load::shards::MemShards::new(vec![bytes]);
+    let g = tutor_runtime::load::gguf::Gguf::read(&mut src).unwrap();
+    assert!(!g.tensors.iter().any(|t| t.name == "output.weight"));
+    assert_eq!(j["weight_bytes_per_token"].as_u64(), Some(g.tensor_bytes_total()));
+
+    let (ok, stdout, stderr) = tutor(&["bandwidth", "--threads", "2", "--mib", "64", "--reps", "2"]);
+    assert!(ok, "{stderr}");
+    let b: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!((b["threads"].as_u64(), b["buffer_bytes"].as_u64()), (Some(2), Some(64 << 20)));
+    let (best, min) = (b["read_gb_s_best"].as_f64().unwrap(), b["read_gb_s_min"].as_f64().unwrap());
+    assert!(min > 0.0 && best >= min, "{b}");
+}
