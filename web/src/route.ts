@@ -116,10 +116,9 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
   const onAbort = (): void => engine.abort();
   signal.addEventListener('abort', onAbort, { once: true });
 
-  const startLocal = async (measure: boolean): Promise<RawChunk | null> => {
+  const startLocal = async (): Promise<RawChunk | null> => {
     promptTokens = await engine.start(x.prompt, x.params);
     localStarted = true;
-    if (measure) engine.measurePrompt();
     if (signal.aborted) engine.abort();
     return engine.next();
   };
@@ -165,20 +164,23 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
     if (decision.route === 'server') {
       const r = await server(decision);
       if (r !== 'fallback') return await finished(r.finish, 'server');
-      c = await startLocal(false);
+      c = await startLocal();
     } else {
-      // Local (provisional): the prefill runs, scoring the prompt; its first token is held
-      // until the router has seen the prompt's perplexity.
-      const measure = call<string>(() => router.phase()) === 'prefill';
-      c = await startLocal(measure);
-      if (measure) {
-        const ps = engine.promptStats() ?? { tokens: promptTokens, mean_nll: Number.NaN, max_nll: Number.NaN };
+      // Local (provisional): score the question's perplexity with a prefill of it in the
+      // calibration's framing, then decide before the answer's own prefill runs.
+      let announced = false;
+      if (call<string>(() => router.phase()) === 'prefill') {
+        const ps = await measureQuestion(engine, x, signal);
+        if (ps.generated) hooks.generated();
         decision = call<Decision>(() => router.afterPrefill(ps.tokens, ps.mean_nll, ps.max_nll));
         if (decision.route === 'server') {
           const r = await server(decision);
           if (r !== 'fallback') return await finished(r.finish, 'server');
-        } else announce = info(decision);
-      } else announce = info(decision);
+          announced = true; // server() announced the fallback
+        }
+      }
+      if (!announced) announce = info(decision);
+      c = await startLocal();
     }
     let last: RawChunk | null = null;
     while (c) {
@@ -237,6 +239,23 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
     }
     return { finish, usage, parts, fallback };
   }
+}
+
+/**
+ * The framing the route policy was calibrated with (`tutor eval` scores `Question: …\nAnswer:`
+ * prompts; scripts/fetch-eval-data.sh). The tutor's own prompt (instruction + worked example)
+ * has a different perplexity profile, so the calibrated prompt features are measured on this.
+ */
+export const CALIBRATION_FRAMING = (q: string): string => `Question: ${q.trim()}\nAnswer:`;
+
+/** Prefill the question in the calibration framing with `measurePrompt` (one token, dropped). */
+async function measureQuestion(engine: ForwardEngine, x: CascadeInput, signal: AbortSignal): Promise<{ tokens: number; mean_nll: number; max_nll: number; generated: boolean }> {
+  const tokens = await engine.start(CALIBRATION_FRAMING(x.question), { ...x.params, maxTokens: 1, stop: [] });
+  engine.measurePrompt();
+  if (signal.aborted) throw new AbortError('generation');
+  const c = await engine.next();
+  const ps = engine.promptStats();
+  return { tokens: ps?.tokens ?? tokens, mean_nll: ps?.mean_nll ?? Number.NaN, max_nll: ps?.max_nll ?? Number.NaN, generated: c?.token != null };
 }
 
 /** Send a locally answered question to the gateway too, in the background, and report agreement. */

@@ -62,6 +62,8 @@ export interface AskOptions {
   cache?: boolean;
   /** Language of this question (default: the `lang` option). */
   lang?: string;
+  /** Route policy for this question (default: the `policy` option). */
+  policy?: string | object;
 }
 
 export interface ChatCreateParams {
@@ -237,7 +239,8 @@ export class Tutor {
     }
     o.signal?.addEventListener('abort', onAbort, { once: true });
     const question = [...messages].reverse().find((m) => m.role === 'user')?.content ?? prompt;
-    const policy = this.opts.policy === undefined ? undefined : typeof this.opts.policy === 'string' ? this.opts.policy : JSON.stringify(this.opts.policy);
+    const p = o.policy ?? this.opts.policy;
+    const policy = p === undefined ? undefined : typeof p === 'string' ? p : JSON.stringify(p);
     const lang = o.lang ?? this.opts.lang;
     this.pending.set(id, {
       onAnswer: (c) => q.push(c),
