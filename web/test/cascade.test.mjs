@@ -92,6 +92,10 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     assert.equal(ev[0].answer_tokens, a.tokens.length);
     assert.ok(ev[0].est_cost_saved_usd > 0);
     measuredEasy = a.text;
+    // The router's cost (a figure, not a timed assertion): the same question without routing.
+    const plain = await ask(EASY, { source: 'local' });
+    assert.deepEqual(plain.tokens, a.tokens, 'routing does not change the local answer');
+    console.log(`easy: first token ${a.last.timing.firstTokenMs.toFixed(0)} ms routed (question prefill measured first) vs ${plain.last.timing.firstTokenMs.toFixed(0)} ms unrouted`);
     console.log(`easy: local, pre score ${r.score.toFixed(3)} ≥ ${r.threshold.toFixed(3)}, ${a.tokens.length} tokens in ${a.last.timing.totalMs.toFixed(0)} ms: ${JSON.stringify(a.text)}`);
   });
 
