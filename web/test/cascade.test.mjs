@@ -200,6 +200,26 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     console.log(`cache: replayed with 0 tokens generated; shadow: agreement ${ev[1].agreement.toFixed(3)}, server ${ev[1].server_latency_ms.toFixed(0)} ms`);
   });
 
+  test('<tutor-chat> on the demo page shows the server badge and the route reason for an escalated question', async () => {
+    const demo = await ctx.newPage();
+    try {
+      await demo.goto(`${srv.url}/demo/?gateway=${encodeURIComponent(gw.url)}`);
+      const shadow = (sel) => demo.locator('tutor-chat').locator(sel);
+      await demo.waitForFunction(() => !document.querySelector('tutor-chat').shadowRoot.getElementById('q').disabled, null, { timeout: 180_000 });
+      await shadow('input').fill(HARD);
+      await shadow('input').press('Enter');
+      await demo.waitForFunction(() => {
+        const r = document.querySelector('tutor-chat').shadowRoot;
+        return r.querySelector('.badge') && r.getElementById('stop').hidden;
+      }, null, { timeout: 120_000 });
+      assert.equal(await shadow('.badge').textContent(), 'server');
+      assert.match(await shadow('.meta').textContent(), /from the server — This question looks hard for the on-device model, so the larger tutor model answers\./);
+      assert.ok((await shadow('.a').textContent()).trim().length > 0);
+    } finally {
+      await demo.close();
+    }
+  });
+
   test('gateway down after an escalation: the paused local answer resumes, marked as a fallback', async () => {
     assert.ok(measured, 'needs the escalation test');
     const { j, m } = measured;
