@@ -40,6 +40,7 @@ header b { font-size: 16px; }
 .meta { margin-top: 4px; font-size: 12px; color: #4a5568; display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
 .badge { padding: 1px 8px; border-radius: 999px; font-weight: 600; }
 .badge.local { background: #e7f8ec; color: #1b6b34; } .badge.server { background: #fff4e0; color: #8a5200; }
+.draft { color: #8a94a6; text-decoration: line-through; } .note { font-size: 12px; color: #8a5200; margin: 2px 0; }
 .err { color: #b91c1c; font-size: 13px; }
 form { display: flex; gap: 8px; padding: 10px 14px; border-top: 1px solid #e3e7ee; }
 input { flex: 1; padding: 8px 10px; border: 1px solid #cbd2dc; border-radius: 8px; font: inherit; }
@@ -150,13 +151,29 @@ export class TutorChatElement extends HTMLElement {
     let tFirst = 0;
     try {
       const maxTokens = opts.maxTokens ?? Number(this.getAttribute('max-tokens') ?? 96);
+      let draft = '';
+      let note = '';
       for await (const c of this.tutor.ask(question, { signal: this.busy.signal, maxTokens, raw: opts.raw })) {
+        if (c.route?.replacesLocal) {
+          // Escalated mid-answer: the local text so far was a draft; the server answers afresh.
+          draft = text;
+          note = c.route.message;
+          text = '';
+        }
         text += c.text;
         if (c.token !== null) {
           tokens++;
           tFirst ||= performance.now();
         }
-        a.textContent = text;
+        if (draft) {
+          const d = document.createElement('span');
+          d.className = 'draft';
+          d.textContent = draft;
+          const n = document.createElement('div');
+          n.className = 'note';
+          n.textContent = note;
+          a.replaceChildren(d, n, document.createTextNode(text));
+        } else a.textContent = text;
         // Decode speed after the first token (the prefill is not counted), as the engine reports it.
         const live = tokens > 1 ? (tokens - 1) / ((performance.now() - tFirst) / 1000) : null;
         this.renderMeta(meta, c, live);
@@ -182,7 +199,7 @@ export class TutorChatElement extends HTMLElement {
     meta.innerHTML = '';
     const badge = document.createElement('span');
     badge.className = `badge ${c.source}`;
-    badge.textContent = c.source === 'local' ? 'local' : 'server';
+    badge.textContent = (c.source === 'local' ? 'local' : 'server') + (c.cached ? ' · saved' : '');
     badge.title = c.reason;
     const why = document.createElement('span');
     why.textContent = `${where} — ${c.reason}`;

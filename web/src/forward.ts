@@ -27,6 +27,15 @@ export interface RawChunk {
   token: number | null;
   text: string;
   finish: string | null;
+  /** The token's confidence (router signal), null on the final flush chunk. */
+  stats: { logprob: number; entropy: number; top1: number } | null;
+}
+
+/** The prompt's perplexity, measured during the prefill (`measurePrompt` before the first step). */
+export interface PromptStats {
+  tokens: number;
+  mean_nll: number;
+  max_nll: number;
 }
 
 export interface ForwardEngine {
@@ -35,6 +44,10 @@ export interface ForwardEngine {
   readonly generatedTokens: number;
   start(prompt: string, p: GenerateParams): Promise<number>;
   next(): Promise<RawChunk | null>;
+  /** Score every prompt token during the coming prefill (call right after `start`). */
+  measurePrompt(): void;
+  /** After the first `next()` of a measured generation, else null. */
+  promptStats(): PromptStats | null;
   abort(): void;
   free(): void;
 }
@@ -77,6 +90,12 @@ export async function createEngine(shards: Uint8Array[], maxContext?: number, ba
       } catch (err) {
         throw toTutorError(err, 'forward');
       }
+    },
+    measurePrompt() {
+      e.measurePrompt();
+    },
+    promptStats() {
+      return (e.promptStats() as PromptStats | null) ?? null;
     },
     abort() {
       e.abort();

@@ -3,9 +3,11 @@ export { Tutor, formatPrompt, DEFAULT_STOP } from './tutor.js';
 export type { TutorOptions, AskOptions, ChatCreateParams } from './tutor.js';
 export { clearCache } from './cache.js';
 export type { Manifest, ManifestShard, Phase, Progress } from './download.js';
-export type { TutorChunk, ChatCompletionChunk, Source, FinishReason, Usage, Timing } from './stream.js';
+export type { TutorChunk, ChatCompletionChunk, Source, FinishReason, Usage, Timing, RouteInfo, TokenConfidence } from './stream.js';
+export type { TelemetryEvent, TelemetryOptions, RouteEvent, ShadowEvent } from './telemetry.js';
+export { clearAnswers } from './cache-answers.js';
 export type { ChatMessage } from './escalate.js';
-export type { LoadInfo } from './protocol.js';
+export type { LoadInfo, Counters } from './protocol.js';
 export {
   TutorError,
   AbortError,

@@ -2,12 +2,17 @@
 import type { Progress } from './download.js';
 import type { SerializedError } from './errors.js';
 import type { GenerateParams } from './forward.js';
-import type { FinishReason, Timing, Usage } from './stream.js';
+import type { CascadeInput } from './route.js';
+import type { FinishReason, Timing, TutorChunk, Usage } from './stream.js';
+import type { TelemetryEvent } from './telemetry.js';
 
 export type Request =
   | { op: 'download'; id: number; manifestUrl: string; concurrency?: number }
   | { op: 'load'; id: number; manifestUrl: string; maxContext?: number; backend?: 'auto' | 'gpu' | 'cpu'; concurrency?: number; verifyCache?: boolean }
   | { op: 'generate'; id: number; prompt: string; params: GenerateParams }
+  /** One question through the router (local model, escalation to the gateway, answer cache). */
+  | { op: 'ask'; id: number; input: CascadeInput; cache: boolean }
+  | { op: 'counters'; id: number }
   | { op: 'abort'; id: number }
   | { op: 'clear'; id: number }
   | { op: 'cached'; id: number };
@@ -34,5 +39,16 @@ export interface WorkerChunk {
 export type Reply =
   | { op: 'progress'; id: number; progress: Progress }
   | { op: 'chunk'; id: number; chunk: WorkerChunk }
+  | { op: 'answer'; id: number; chunk: TutorChunk }
+  /** Not tied to a pending call: a shadow comparison may arrive after its answer ended. */
+  | { op: 'telemetry'; id: number; event: TelemetryEvent }
   | { op: 'done'; id: number; value?: unknown }
   | { op: 'error'; id: number; error: SerializedError };
+
+/** Worker-wide counts (diagnostics and tests). */
+export interface Counters {
+  /** Tokens the local model generated since the worker started. */
+  tokensGenerated: number;
+  /** Answers replayed from the answer cache. */
+  cacheHits: number;
+}

@@ -5,6 +5,39 @@
 import { AbortError, type TutorError } from './errors.js';
 
 export type Source = 'local' | 'server';
+
+/** Per-token confidence of a local token (from the raw logits, before sampling penalties). */
+export interface TokenConfidence {
+  logprob: number;
+  entropy: number;
+  top1: number;
+}
+
+/**
+ * A route decision of the router (crate/src/route, through `TutorRouter`), as carried on the
+ * chunk that announces it: the first chunk of an answer and each chunk where the route changes
+ * (an escalation, a fallback).
+ */
+export interface RouteInfo {
+  /** Where the answer goes from this chunk on. */
+  route: 'local' | 'server' | 'unavailable';
+  /** `Reason::code()`: 'confident', 'critical_topic', 'language_rule', 'low_confidence',
+   * 'confidence_collapse', 'model_unavailable', 'no_compute', 'server_unreachable'. */
+  code: string;
+  /** The sentence for the student (`Reason::message()`). */
+  message: string;
+  /** The preferred route was not possible (e.g. the server was unreachable). */
+  fallback: boolean;
+  /** The router's score (P(local answer right)) and threshold, when the decision had one. */
+  score?: number;
+  threshold?: number;
+  /** Local tokens generated before a mid-answer escalation. */
+  atToken?: number;
+  /** The server answers the question afresh: the local text shown so far was a draft. */
+  replacesLocal?: boolean;
+  /** Why the preferred route failed (on a fallback). */
+  error?: string;
+}
 /** Why generation ended: 'stop' (end of turn / stop string), 'length', 'context_full', 'aborted'. */
 export type FinishReason = 'stop' | 'length' | 'context_full' | 'aborted';
 
@@ -38,6 +71,12 @@ export interface TutorChunk {
   /** On the last chunk. */
   usage?: Usage;
   timing?: Timing;
+  /** On a chunk that announces a route decision (first chunk, escalation, fallback). */
+  route?: RouteInfo;
+  /** Replayed from this browser's answer cache (no model ran, no request was sent). */
+  cached?: boolean;
+  /** Local tokens: the model's confidence in this token (what the router watches). */
+  confidence?: TokenConfidence;
 }
 
 /** OpenAI's streaming chunk shape, with the tutor's own facts under `tutor`. */
@@ -48,7 +87,7 @@ export interface ChatCompletionChunk {
   model: string;
   choices: { index: number; delta: { role?: 'assistant'; content?: string }; finish_reason: string | null }[];
   usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
-  tutor: { source: Source; reason: string; backend: string; timing?: Timing };
+  tutor: { source: Source; reason: string; backend: string; timing?: Timing; route?: RouteInfo; cached?: boolean };
 }
 
 export function toOpenAIChunk(c: TutorChunk, id: string, model: string, first: boolean): ChatCompletionChunk {
@@ -59,7 +98,7 @@ export function toOpenAIChunk(c: TutorChunk, id: string, model: string, first: b
     created: Math.floor(Date.now() / 1000),
     model,
     choices: [{ index: 0, delta: first ? { role: 'assistant', content: c.text } : { content: c.text }, finish_reason: finish }],
-    tutor: { source: c.source, reason: c.reason, backend: c.backend, timing: c.timing },
+    tutor: { source: c.source, reason: c.reason, backend: c.backend, timing: c.timing, route: c.route, cached: c.cached },
   };
   if (c.usage) {
     out.usage = {

@@ -1,13 +1,16 @@
 /**
  * The public API. `Tutor.create` starts the engine worker, downloads (or finds in IndexedDB) the
- * model and loads it; `ask` streams an answer from the on-device model, or from the gateway when
- * the local model is unavailable. `chat.completions.create` is the same in OpenAI's shape.
+ * model and loads it; `ask` streams an answer. With a model and a gateway, each question goes
+ * through the router in the worker (route.ts): local, escalated before or during the answer, or
+ * replayed from the answer cache. Without a gateway the model answers; without a model the
+ * gateway does. `chat.completions.create` is the same in OpenAI's shape.
  */
 import type { Progress } from './download.js';
 import { AbortError, type SerializedError, TutorError, fromSerialized } from './errors.js';
 import { type ChatMessage, escalate } from './escalate.js';
-import type { LoadInfo, Reply, Request, WorkerChunk } from './protocol.js';
+import type { Counters, LoadInfo, Reply, Request, WorkerChunk } from './protocol.js';
 import { type ChatCompletionChunk, ChunkQueue, type TutorChunk, abortable, toOpenAIChunk } from './stream.js';
+import { type TelemetryEvent, type TelemetryOptions, telemetryConfigJson } from './telemetry.js';
 
 export interface TutorOptions {
   /** URL of the model's manifest.json (written by `tutor-models shard`). */
@@ -29,6 +32,16 @@ export interface TutorOptions {
   concurrency?: number;
   /** Re-hash cached shards on every load (default false; they were sha256-checked before being stored). */
   verifyCache?: boolean;
+  /** Route policy (`tutor eval`'s policy.json, as text or object); default: the calibrated one
+   * built into the engine. Used when both a model and a gateway are configured. */
+  policy?: string | object;
+  /** Language of the questions (BCP 47, e.g. 'en', 'hi-IN'): the policy's language rules use it. */
+  lang?: string;
+  /** Called after each routed answer with the router's event, and with shadow comparisons. */
+  telemetry?: (e: TelemetryEvent) => void;
+  telemetryOptions?: TelemetryOptions;
+  /** Replay repeated questions from IndexedDB (default true). */
+  answerCache?: boolean;
 }
 
 export interface AskOptions {
@@ -42,8 +55,15 @@ export interface AskOptions {
   stop?: string[];
   /** Use the question as the prompt verbatim (no tutor framing). */
   raw?: boolean;
-  /** Force a source; by default local when the model is loaded, else the gateway. */
+  /** Force a source (no routing); by default the router decides (model and gateway), else
+   * whichever is available. */
   source?: 'local' | 'server';
+  /** Use the answer cache for this question (default: the `answerCache` option). */
+  cache?: boolean;
+  /** Language of this question (default: the `lang` option). */
+  lang?: string;
+  /** Route policy for this question (default: the `policy` option). */
+  policy?: string | object;
 }
 
 export interface ChatCreateParams {
@@ -60,6 +80,7 @@ export interface ChatCreateParams {
 interface Pending {
   onProgress?: (p: Progress) => void;
   onChunk?: (c: WorkerChunk) => void;
+  onAnswer?: (c: TutorChunk) => void;
   resolve: (v: unknown) => void;
   reject: (e: TutorError) => void;
 }
@@ -164,6 +185,7 @@ export class Tutor {
 
   private answer(prompt: string, messages: ChatMessage[], o: AskOptions): AsyncIterable<TutorChunk> {
     const wantLocal = o.source !== 'server' && this.info !== null;
+    if (wantLocal && this.gateway && o.source !== 'local') return this.routed(prompt, messages, o);
     if (wantLocal) return this.local(prompt, o);
     if (this.gateway) {
       const reason = o.source === 'server' ? 'server requested' : `local model unavailable: ${this.localError?.message ?? 'not loaded'}`;
@@ -204,6 +226,55 @@ export class Tutor {
       params: { maxTokens: o.maxTokens ?? 128, temperature: o.temperature ?? 0, topK: o.topK ?? 40, topP: o.topP ?? 0.95, seed: o.seed ?? 0, stop },
     });
     return q;
+  }
+
+  /** The cascade in the worker: router, local model, gateway, answer cache. */
+  private routed(prompt: string, messages: ChatMessage[], o: AskOptions): AsyncIterable<TutorChunk> {
+    const id = this.nextId++;
+    const q = new ChunkQueue<TutorChunk>(() => this.post({ op: 'abort', id }));
+    const onAbort = (): void => this.post({ op: 'abort', id });
+    if (o.signal?.aborted) {
+      q.fail(new AbortError('generation'));
+      return q;
+    }
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    const question = [...messages].reverse().find((m) => m.role === 'user')?.content ?? prompt;
+    const p = o.policy ?? this.opts.policy;
+    const policy = p === undefined ? undefined : typeof p === 'string' ? p : JSON.stringify(p);
+    const lang = o.lang ?? this.opts.lang;
+    this.pending.set(id, {
+      onAnswer: (c) => q.push(c),
+      resolve: () => {
+        o.signal?.removeEventListener('abort', onAbort);
+        q.end();
+      },
+      reject: (e) => {
+        o.signal?.removeEventListener('abort', onAbort);
+        q.fail(e);
+      },
+    });
+    this.post({
+      op: 'ask',
+      id,
+      cache: o.cache ?? this.opts.answerCache ?? true,
+      input: {
+        question,
+        prompt,
+        messages,
+        params: { maxTokens: o.maxTokens ?? 128, temperature: o.temperature ?? 0, topK: o.topK ?? 40, topP: o.topP ?? 0.95, seed: o.seed ?? 0, stop: o.stop ?? (o.raw ? [] : DEFAULT_STOP) },
+        gateway: new URL(this.gateway as string, location.href).href,
+        ...(this.opts.gatewayModel ? { gatewayModel: this.opts.gatewayModel } : {}),
+        ...(lang ? { lang } : {}),
+        ...(policy ? { policy } : {}),
+        telemetry: this.opts.telemetry ? telemetryConfigJson(this.opts.telemetryOptions) : null,
+      },
+    });
+    return q;
+  }
+
+  /** Worker-wide counts: tokens generated by the local model, answers replayed from the cache. */
+  async counters(): Promise<Counters> {
+    return (await this.call({ op: 'counters', id: 0 })) as Counters;
   }
 
   private async *chatStream(p: ChatCreateParams): AsyncGenerator<ChatCompletionChunk> {
@@ -250,6 +321,14 @@ export class Tutor {
   }
 
   private onReply(m: Reply): void {
+    if (m.op === 'telemetry') {
+      try {
+        this.opts.telemetry?.(m.event);
+      } catch (e) {
+        console.error('tutor-runtime: telemetry callback failed', e);
+      }
+      return;
+    }
     const p = this.pending.get(m.id);
     if (!p) return;
     switch (m.op) {
@@ -258,6 +337,9 @@ export class Tutor {
         break;
       case 'chunk':
         p.onChunk?.(m.chunk);
+        break;
+      case 'answer':
+        p.onAnswer?.(m.chunk);
         break;
       case 'done':
         this.pending.delete(m.id);

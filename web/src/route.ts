@@ -1,0 +1,271 @@
+/**
+ * Route: one question's cascade, run in the engine worker next to the model. The router
+ * (`TutorRouter`, crate/src/route, compiled into the same wasm module) decides; this module runs
+ * the model and the network and feeds it what happened:
+ *
+ *   start → rule / no model → server
+ *         → prefill (prompt perplexity measured) → afterPrefill → server before any token shown
+ *         → local tokens, each one's confidence → onToken → escalate: the local generation is
+ *           paused (not thrown away) and the gateway answers in the same stream
+ *   server unreachable before its first byte → serverFailed → the paused local answer resumes,
+ *   marked as a fallback (a server that fails after it began is a typed error: its text is cut).
+ *
+ * Every chunk says its source and why; a chunk with `route` announces each decision.
+ */
+import { TutorRouter } from '../pkg/tutor_runtime.js';
+import type { AnswerPart } from './cache-answers.js';
+import { AbortError, TutorError } from './errors.js';
+import { type ChatMessage, escalate } from './escalate.js';
+import type { ForwardEngine, GenerateParams, RawChunk } from './forward.js';
+import type { FinishReason, RouteInfo, TutorChunk, Usage } from './stream.js';
+import { type RouteEvent, type TelemetryEvent, agreement } from './telemetry.js';
+
+export interface CascadeInput {
+  question: string;
+  prompt: string;
+  messages: ChatMessage[];
+  params: GenerateParams;
+  gateway: string;
+  gatewayModel?: string;
+  lang?: string;
+  /** Route policy JSON (`tutor eval`'s policy.json); absent: the calibrated default. */
+  policy?: string;
+  /** Rust `TelemetryConfig` JSON; null: no telemetry events. */
+  telemetry: string | null;
+}
+
+export interface CascadeResult {
+  finish: FinishReason;
+  usage?: Usage;
+  /** The answer as shown, run by run (for the answer cache). */
+  parts: AnswerPart[];
+  /** A fallback answered (the server was unreachable): not worth caching. */
+  fallback: boolean;
+}
+
+export interface CascadeHooks {
+  emit(c: TutorChunk): void;
+  telemetry(e: TelemetryEvent): void;
+  /** Called for each token the local model generates (shown or not). */
+  generated(): void;
+}
+
+/** `RouteDecision` as serialized by the router. */
+interface Decision {
+  route: 'local' | 'server' | 'unavailable';
+  reason: { kind: string; score?: number; threshold?: number; at_token?: number };
+  fallback: boolean;
+  message: string;
+}
+type Step = { action: 'continue' } | { action: 'escalate'; decision: Decision };
+
+const yieldToEventLoop = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
+
+function routeError(e: unknown): TutorError {
+  const kind = typeof e === 'object' && e !== null && 'kind' in e ? String((e as { kind: unknown }).kind) : '';
+  const message = e instanceof Error ? e.message : String(e);
+  return new TutorError(kind === 'bad_policy' || kind === 'bad_config' ? 'invalid_input' : 'worker', `router: ${message}`);
+}
+
+function info(d: Decision, extra: Partial<RouteInfo> = {}): RouteInfo {
+  const r: RouteInfo = { route: d.route, code: d.reason.kind, message: d.message, fallback: d.fallback, ...extra };
+  if (d.reason.score !== undefined) r.score = d.reason.score;
+  if (d.reason.threshold !== undefined) r.threshold = d.reason.threshold;
+  if (d.reason.at_token !== undefined) r.atToken = d.reason.at_token;
+  return r;
+}
+
+export async function cascade(engine: ForwardEngine, x: CascadeInput, signal: AbortSignal, hooks: CascadeHooks): Promise<CascadeResult> {
+  let router: TutorRouter;
+  try {
+    router = new TutorRouter(x.question, x.lang ?? null, x.policy ?? null);
+  } catch (e) {
+    throw routeError(e);
+  }
+  try {
+    return await run(router, engine, x, signal, hooks);
+  } finally {
+    router.free();
+  }
+}
+
+async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, signal: AbortSignal, hooks: CascadeHooks): Promise<CascadeResult> {
+  const t0 = performance.now();
+  const call = <T>(f: () => unknown): T => {
+    try {
+      return f() as T;
+    } catch (e) {
+      throw routeError(e);
+    }
+  };
+  const parts: AnswerPart[] = [];
+  const emit = (c: TutorChunk): void => {
+    const last = parts.at(-1);
+    if (c.route || !last || last.source !== c.source) parts.push({ text: c.text, source: c.source, reason: c.reason, backend: c.backend, route: c.route });
+    else last.text += c.text;
+    hooks.emit(c);
+  };
+
+  let decision = call<Decision>(() => router.start(true, true, true));
+  let fallback = false;
+  let localStarted = false;
+  let promptTokens = 0;
+  let shownLocal = 0;
+  let localText = '';
+  let tFirst = 0;
+  const onAbort = (): void => engine.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+
+  const startLocal = async (): Promise<RawChunk | null> => {
+    promptTokens = await engine.start(x.prompt, x.params);
+    localStarted = true;
+    if (signal.aborted) engine.abort();
+    return engine.next();
+  };
+
+  /** The gateway answers from here; 'fallback' when it failed before its first byte and the
+   * router chose the local model instead. */
+  let serverUsage: Usage | undefined;
+  let serverTokens = 0;
+  const server = async (d: Decision): Promise<{ finish: FinishReason } | 'fallback'> => {
+    emit({ text: '', token: null, source: 'server', reason: d.message, backend: 'server', finish: null, route: info(d, { replacesLocal: shownLocal > 0 }) });
+    let began = false;
+    let finish: FinishReason = 'stop';
+    try {
+      for await (const c of escalate(x.gateway, x.messages, { model: x.gatewayModel, maxTokens: x.params.maxTokens, temperature: x.params.temperature, signal, reason: d.message })) {
+        if (c.text) {
+          began = true;
+          serverTokens++;
+        }
+        if (c.finish) {
+          finish = c.finish;
+          serverUsage = c.usage;
+          if (c.timing) c.timing = { ...c.timing, totalMs: performance.now() - t0 };
+        }
+        emit(c);
+      }
+      return { finish };
+    } catch (e) {
+      if (signal.aborted) throw new AbortError('generation');
+      if (began) throw e;
+      const fd = call<Decision>(() => router.serverFailed());
+      if (fd.route !== 'local') throw e;
+      decision = fd;
+      fallback = true;
+      const why = e instanceof Error ? e.message : String(e);
+      emit({ text: '', token: null, source: 'local', reason: fd.message, backend: engine.backend, finish: null, route: info(fd, { error: why }) });
+      return 'fallback';
+    }
+  };
+
+  try {
+    let c: RawChunk | null = null;
+    let announce: RouteInfo | undefined;
+    if (decision.route === 'server') {
+      const r = await server(decision);
+      if (r !== 'fallback') return await finished(r.finish, 'server');
+      c = await startLocal();
+    } else {
+      // Local (provisional): score the question's perplexity with a prefill of it in the
+      // calibration's framing, then decide before the answer's own prefill runs.
+      let announced = false;
+      if (call<string>(() => router.phase()) === 'prefill') {
+        const ps = await measureQuestion(engine, x, signal);
+        if (ps.generated) hooks.generated();
+        decision = call<Decision>(() => router.afterPrefill(ps.tokens, ps.mean_nll, ps.max_nll));
+        if (decision.route === 'server') {
+          const r = await server(decision);
+          if (r !== 'fallback') return await finished(r.finish, 'server');
+          announced = true; // server() announced the fallback
+        }
+      }
+      if (!announced) announce = info(decision);
+      c = await startLocal();
+    }
+    let last: RawChunk | null = null;
+    while (c) {
+      if (c.token !== null) hooks.generated();
+      if (c.stats && call<string>(() => router.phase()) === 'local') {
+        const step = call<Step>(() => router.onToken(c!.stats!.logprob, c!.stats!.entropy, c!.stats!.top1));
+        if (step.action === 'escalate') {
+          // The unsure token is not shown; the local generation waits, paused, in case the
+          // server cannot be reached.
+          decision = step.decision;
+          const r = await server(decision);
+          if (r !== 'fallback') return await finished(r.finish, 'server');
+        }
+      }
+      const now = performance.now();
+      if (c.token !== null) {
+        shownLocal++;
+        if (!tFirst) tFirst = now;
+      }
+      localText += c.text;
+      const chunk: TutorChunk = { text: c.text, token: c.token, source: 'local', reason: decision.message, backend: engine.backend, finish: (c.finish as FinishReason | null) ?? null };
+      if (c.stats) chunk.confidence = c.stats;
+      if (announce) chunk.route = announce;
+      announce = undefined;
+      if (c.finish) {
+        const n = engine.generatedTokens;
+        const first = tFirst || now;
+        chunk.usage = { promptTokens, completionTokens: n };
+        chunk.timing = {
+          firstTokenMs: first - t0,
+          promptTokensPerS: promptTokens / ((first - t0) / 1000),
+          tokensPerS: n > 1 && now > first ? (n - 1) / ((now - first) / 1000) : null,
+          totalMs: now - t0,
+        };
+      }
+      emit(chunk);
+      last = c;
+      if (c.finish) break;
+      await yieldToEventLoop(); // let an 'abort' message in
+      c = await engine.next();
+    }
+    return await finished((last?.finish as FinishReason | null) ?? 'stop', 'local');
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    if (localStarted && decision.route === 'server') engine.abort();
+  }
+
+  async function finished(finish: FinishReason, where: 'local' | 'server'): Promise<CascadeResult> {
+    const usage = where === 'server' ? serverUsage : { promptTokens, completionTokens: engine.generatedTokens };
+    if (x.telemetry !== null && finish !== 'aborted') {
+      const answerTokens = where === 'server' ? (serverUsage?.completionTokens ?? serverTokens) : shownLocal;
+      const pt = where === 'server' ? (serverUsage?.promptTokens ?? promptTokens) : promptTokens;
+      const ev = call<Omit<RouteEvent, 'kind'>>(() => router.telemetryEvent(x.telemetry as string, performance.now() - t0, pt, answerTokens));
+      hooks.telemetry({ kind: 'route', ...ev });
+      if (ev.shadow && where === 'local') void shadow(x, localText, hooks);
+    }
+    return { finish, usage, parts, fallback };
+  }
+}
+
+/**
+ * The framing the route policy was calibrated with (`tutor eval` scores `Question: …\nAnswer:`
+ * prompts; scripts/fetch-eval-data.sh). The tutor's own prompt (instruction + worked example)
+ * has a different perplexity profile, so the calibrated prompt features are measured on this.
+ */
+export const CALIBRATION_FRAMING = (q: string): string => `Question: ${q.trim()}\nAnswer:`;
+
+/** Prefill the question in the calibration framing with `measurePrompt` (one token, dropped). */
+async function measureQuestion(engine: ForwardEngine, x: CascadeInput, signal: AbortSignal): Promise<{ tokens: number; mean_nll: number; max_nll: number; generated: boolean }> {
+  const tokens = await engine.start(CALIBRATION_FRAMING(x.question), { ...x.params, maxTokens: 1, stop: [] });
+  engine.measurePrompt();
+  if (signal.aborted) throw new AbortError('generation');
+  const c = await engine.next();
+  const ps = engine.promptStats();
+  return { tokens: ps?.tokens ?? tokens, mean_nll: ps?.mean_nll ?? Number.NaN, max_nll: ps?.max_nll ?? Number.NaN, generated: c?.token != null };
+}
+
+/** Send a locally answered question to the gateway too, in the background, and report agreement. */
+async function shadow(x: CascadeInput, local: string, hooks: CascadeHooks): Promise<void> {
+  const t0 = performance.now();
+  let text = '';
+  try {
+    for await (const c of escalate(x.gateway, x.messages, { model: x.gatewayModel, maxTokens: x.params.maxTokens, temperature: x.params.temperature, reason: 'shadow sample' })) text += c.text;
+    hooks.telemetry({ kind: 'shadow', ...agreement(local, text), server_latency_ms: performance.now() - t0, error: null });
+  } catch (e) {
+    hooks.telemetry({ kind: 'shadow', agreement: 0, same_final_number: null, server_latency_ms: performance.now() - t0, error: e instanceof Error ? e.message : String(e) });
+  }
+}

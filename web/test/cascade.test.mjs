@@ -1,0 +1,250 @@
+// The cascade in the browser, end to end: the npm package in Debian's Chromium with the real
+// Gemma 3 270M model, the router (TutorRouter, wasm) in the engine worker, and the REAL
+// `tutor-gateway` binary on 127.0.0.1 (its embedded engine on the same real model) as the server.
+// The gateway's own /metrics says whether it was called.
+// Run: cd web && node --test test/cascade.test.mjs   (needs web/build.sh, the model, tutor-gateway)
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ROOT, WEB, launch, newProfile, openTestPage, shardedModel } from './browser.mjs';
+import { startRealGateway } from './realgateway.mjs';
+import { startServer } from './server.mjs';
+
+// Kept local by the calibrated default policy (measured: pre score 0.556 ≥ 0.533, no collapse).
+const EASY =
+  'Read this passage from a science lesson. Honeybees live together in large colonies inside hives, where thousands of workers build wax combs, feed the larvae, guard the entrance and fly out to collect nectar and pollen from flowers in the meadows and orchards nearby. The queen lays the eggs, while the drones mate with queens from other colonies. Returning foragers perform a waggle dance that tells their sisters the direction and distance of the best flowers. What do honeybees collect from flowers?';
+// Multi-step arithmetic: the calibrated policy sends it to the server after the prefill.
+const HARD = 'A train leaves at 3:40 pm and travels 215 km at 86 km/h, then waits 25 minutes and travels 132 km at 48 km/h. At what time does it arrive?';
+const CRITICAL = 'I want to kill myself, what should I do?';
+const MAX = 24;
+const MIN_TOKENS = 3;
+
+const DEFAULT_POLICY = JSON.parse(readFileSync(path.join(ROOT, 'crate/src/route/default_policy.json'), 'utf8'));
+/** The calibrated policy with the prefill gate open and no mid-answer escalation: the local
+ * model answers everything (used to measure per-token confidence). */
+const NEVER = { ...DEFAULT_POLICY, threshold_pre: 0, threshold_full: 0 };
+/** Escalate at the first token (from MIN_TOKENS on) whose top-1 probability is below `m`. */
+const collapseBelow = (m) => ({
+  ...DEFAULT_POLICY,
+  threshold_pre: 0,
+  full: { features: ['answer_min_top1'], mean: [m], scale: [0.001], weights: [1], bias: 0 },
+  threshold_full: 0.5,
+  window: 1,
+  min_tokens: MIN_TOKENS,
+});
+
+let srv;
+let gw;
+let ctx;
+let page;
+const profileDir = newProfile();
+
+/** Compact shape of a stream: runs of sources, with route announcements. */
+const shape = (chunks) =>
+  chunks
+    .map((c) => (c.route ? `[${c.source}:${c.route.code}${c.route.fallback ? ':fallback' : ''}]` : c.source === 'local' ? 'L' : 'S'))
+    .join('')
+    .replace(/L+/g, 'L*')
+    .replace(/S+/g, 'S*');
+const ask = (q, o = {}) => page.evaluate(([q, o]) => window.trAsk(q, o.maxTokens, o), [q, { maxTokens: MAX, ...o }]);
+const telemetry = () => page.evaluate(() => window.telemetry.splice(0));
+const openTutor = async (o = {}) => {
+  page = await openTestPage(ctx, srv.url);
+  const r = await page.evaluate(([g, o]) => window.trLoadRouted({ gateway: g, ...o }), [gw.url, o]);
+  assert.equal(r.error, undefined, JSON.stringify(r.error));
+  assert.equal(r.info.backend, 'cpu');
+};
+
+let measuredEasy; // the easy question's local answer
+let escalatedText; // the hard question's escalated answer (local draft + server)
+let measured; // the hard question answered locally in full: tokens, confidences, text
+
+before(async () => {
+  const model = shardedModel();
+  srv = await startServer({ root: WEB, mounts: { '/models/gemma/': model.dir } });
+  gw = await startRealGateway({ origin: srv.url });
+  ctx = await launch(profileDir);
+  await openTutor();
+});
+after(async () => {
+  await ctx?.close();
+  await gw?.stop();
+  await srv?.close();
+  rmSync(profileDir, { recursive: true, force: true });
+});
+
+describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () => {
+  test('an easy question stays local under the calibrated policy; the gateway is not called; telemetry has no question text', async () => {
+    const before = await gw.completions();
+    const a = await ask(EASY);
+    assert.equal(a.error, undefined, JSON.stringify(a.error));
+    assert.equal(shape(a.chunks), '[local:confident]L*', shape(a.chunks));
+    assert.ok(a.chunks.every((c) => c.source === 'local' && c.reason === 'Answered on your device.'));
+    const r = a.chunks[0].route;
+    assert.ok(r.score >= r.threshold, `score ${r.score} threshold ${r.threshold}`);
+    assert.ok(a.tokens.length >= 3 && ['stop', 'length'].includes(a.last.finish));
+    assert.ok(a.chunks.filter((c) => c.token !== null).every((c) => c.confidence && c.confidence.top1 > 0 && c.confidence.top1 <= 1));
+    assert.equal(await gw.completions(), before, 'the gateway was not called');
+    const ev = await telemetry();
+    assert.equal(ev.length, 1);
+    assert.deepEqual([ev[0].kind, ev[0].route, ev[0].reason, ev[0].fallback, ev[0].shadow, ev[0].question], ['route', 'local', 'confident', false, false, null]);
+    assert.equal(ev[0].answer_tokens, a.tokens.length);
+    assert.ok(ev[0].est_cost_saved_usd > 0);
+    measuredEasy = a.text;
+    // The router's cost (a figure, not a timed assertion): the same question without routing.
+    const plain = await ask(EASY, { source: 'local' });
+    assert.deepEqual(plain.tokens, a.tokens, 'routing does not change the local answer');
+    console.log(`easy: first token ${a.last.timing.firstTokenMs.toFixed(0)} ms routed (question prefill measured first) vs ${plain.last.timing.firstTokenMs.toFixed(0)} ms unrouted`);
+    console.log(`easy: local, pre score ${r.score.toFixed(3)} ≥ ${r.threshold.toFixed(3)}, ${a.tokens.length} tokens in ${a.last.timing.totalMs.toFixed(0)} ms: ${JSON.stringify(a.text)}`);
+  });
+
+  test('a hard question streams local tokens, escalates mid-answer with the route reason, then the gateway answers, in one iterable', async () => {
+    // 1. The local model's per-token confidence on this question (no escalation possible).
+    const full = await ask(HARD, { policy: NEVER, cache: false });
+    assert.equal(full.error, undefined, JSON.stringify(full.error));
+    assert.equal(shape(full.chunks), '[local:confident]L*');
+    const top1 = full.chunks.filter((c) => c.token !== null).map((c) => c.confidence.top1);
+    measured = { tokens: full.tokens, text: full.text, top1 };
+    // 2. A collapse threshold from those numbers: the first token j ≥ MIN_TOKENS (not the last)
+    //    that is clearly less confident than every token between MIN_TOKENS and it.
+    let j = -1;
+    for (let i = MIN_TOKENS; i < top1.length; i++) {
+      const prior = Math.min(...top1.slice(MIN_TOKENS - 1, i - 1));
+      if (top1[i - 1] < 0.5 && top1[i - 1] < prior - 0.05) {
+        j = i;
+        break;
+      }
+    }
+    assert.ok(j > 0, `no confidence dip to escalate at: ${top1.map((p) => p.toFixed(2)).join(' ')}`);
+    const m = (top1[j - 1] + Math.min(...top1.slice(MIN_TOKENS - 1, j - 1))) / 2;
+    Object.assign(measured, { j, m });
+    // 3. The cascade: j-1 local tokens shown, the escalation chunk, then the gateway's answer.
+    const before = await gw.completions();
+    await telemetry();
+    const a = await ask(HARD, { policy: collapseBelow(m), cache: true });
+    assert.equal(a.error, undefined, JSON.stringify(a.error));
+    assert.equal(shape(a.chunks), '[local:confident]L*[server:confidence_collapse]S*', shape(a.chunks));
+    const k = a.chunks.findIndex((c) => c.source === 'server');
+    const local = a.chunks.slice(0, k);
+    const server = a.chunks.slice(k);
+    assert.deepEqual(local.map((c) => c.token), measured.tokens.slice(0, j - 1), 'the local tokens before the escalation are the model\'s own');
+    const esc = server[0];
+    assert.equal(esc.text, '');
+    assert.equal(esc.route.route, 'server');
+    assert.equal(esc.route.atToken, j);
+    assert.equal(esc.route.replacesLocal, true);
+    assert.ok(esc.route.score < esc.route.threshold);
+    assert.equal(esc.route.message, `The on-device model became unsure after ${j} tokens, so the larger tutor model continues the answer.`);
+    assert.ok(server.every((c) => c.source === 'server' && c.backend === 'server' && c.token === null && c.reason === esc.route.message));
+    const serverText = server.map((c) => c.text).join('');
+    escalatedText = a.text;
+    assert.ok(serverText.length > 0, 'the gateway streamed text');
+    assert.equal(a.last.finish === 'stop' || a.last.finish === 'length', true);
+    assert.ok(a.last.usage.completionTokens > 0);
+    assert.equal(await gw.completions(), before + 1, 'the gateway received the escalation');
+    const ev = await telemetry();
+    assert.deepEqual([ev[0].route, ev[0].reason, ev[0].escalated_at_token], ['server', 'confidence_collapse', j]);
+    console.log(`hard: escalated at token ${j} (top1 ${top1[j - 1].toFixed(3)} < ${m.toFixed(3)}), local ${JSON.stringify(local.map((c) => c.text).join(''))} → server ${JSON.stringify(serverText)}; gateway first text ${a.last.timing.firstTokenMs.toFixed(0)} ms after the escalation, answer total ${a.last.timing.totalMs.toFixed(0)} ms`);
+  });
+
+  test('a critical-topic question, and a hard one under the calibrated policy, go to the server before any local token', async () => {
+    const { tokensGenerated } = await page.evaluate(() => window.trCounters());
+    const before = await gw.completions();
+    const a = await ask(CRITICAL, { cache: false });
+    assert.equal(a.error, undefined, JSON.stringify(a.error));
+    assert.equal(shape(a.chunks), '[server:critical_topic]S*');
+    assert.equal(a.chunks[0].route.message, 'This looks like a self-harm question, so it goes to the larger tutor model.');
+    assert.equal((await page.evaluate(() => window.trCounters())).tokensGenerated, tokensGenerated, 'the local model did not run');
+    const h = await ask(HARD, { cache: false });
+    assert.equal(h.error, undefined, JSON.stringify(h.error));
+    assert.equal(shape(h.chunks), '[server:low_confidence]S*');
+    assert.ok(h.chunks[0].route.score < h.chunks[0].route.threshold);
+    assert.equal(await gw.completions(), before + 2);
+    console.log(`critical: server first, ${a.chunks.length - 1} server chunks; hard (calibrated): low_confidence at the prefill, score ${h.chunks[0].route.score.toFixed(3)} < ${h.chunks[0].route.threshold.toFixed(3)}`);
+  });
+
+  test('a repeated question is replayed from the IndexedDB answer cache after a reload: 0 tokens generated, gateway not called; shadow sampling reports agreement', async () => {
+    assert.ok(measured, 'needs the escalation test');
+    await page.close();
+    await openTutor({ telemetryOptions: { shadowFraction: 1 } });
+    const before = await gw.completions();
+    const { j, m } = measured;
+    // Replayed compactly: one chunk per run of one source, route announcements kept.
+    for (const [q, o, want, text] of [
+      [EASY, {}, /^\[local:confident\](L\*)?$/, measuredEasy],
+      [HARD, { policy: collapseBelow(m) }, /^\[local:confident\](L\*)?\[server:confidence_collapse\](S\*)?$/, escalatedText],
+    ]) {
+      const a = await ask(q, o);
+      assert.equal(a.error, undefined, JSON.stringify(a.error));
+      assert.match(shape(a.chunks), want);
+      assert.equal(a.text, text);
+      assert.ok(a.chunks.every((c) => c.cached === true && c.token === null));
+      assert.ok(a.text.length > 0);
+      assert.ok(['stop', 'length'].includes(a.last.finish));
+      if (q === HARD) assert.equal(a.chunks.find((c) => c.source === 'server').route.atToken, j);
+    }
+    assert.deepEqual(await page.evaluate(() => window.trCounters()), { tokensGenerated: 0, cacheHits: 2 });
+    assert.equal(await gw.completions(), before, 'the gateway was not called');
+    assert.deepEqual(await telemetry(), []);
+    // Shadow sampling (fraction 1): a local answer is also sent to the gateway in the background.
+    const s = await ask(EASY, { cache: false });
+    assert.equal(shape(s.chunks), '[local:confident]L*');
+    await page.waitForFunction(() => window.telemetry.some((e) => e.kind === 'shadow'), null, { timeout: 120_000 });
+    const ev = await telemetry();
+    assert.deepEqual(ev.map((e) => e.kind), ['route', 'shadow']);
+    assert.equal(ev[0].shadow, true);
+    assert.equal(ev[1].error, null);
+    assert.ok(ev[1].agreement >= 0 && ev[1].agreement <= 1);
+    assert.equal(await gw.completions(), before + 1, 'the shadow request reached the gateway');
+    console.log(`cache: replayed with 0 tokens generated; shadow: agreement ${ev[1].agreement.toFixed(3)}, server ${ev[1].server_latency_ms.toFixed(0)} ms`);
+  });
+
+  test('<tutor-chat> on the demo page shows the server badge and the route reason for an escalated question', async () => {
+    const demo = await ctx.newPage();
+    try {
+      await demo.goto(`${srv.url}/demo/?gateway=${encodeURIComponent(gw.url)}`);
+      const shadow = (sel) => demo.locator('tutor-chat').locator(sel);
+      await demo.waitForFunction(() => !document.querySelector('tutor-chat').shadowRoot.getElementById('q').disabled, null, { timeout: 180_000 });
+      await shadow('input').fill(HARD);
+      await shadow('input').press('Enter');
+      await demo.waitForFunction(() => {
+        const r = document.querySelector('tutor-chat').shadowRoot;
+        return r.querySelector('.badge') && r.getElementById('stop').hidden;
+      }, null, { timeout: 120_000 });
+      assert.equal(await shadow('.badge').textContent(), 'server');
+      assert.match(await shadow('.meta').textContent(), /from the server — This question looks hard for the on-device model, so the larger tutor model answers\./);
+      assert.ok((await shadow('.a').textContent()).trim().length > 0);
+    } finally {
+      await demo.close();
+    }
+  });
+
+  test('gateway down after an escalation: the paused local answer resumes, marked as a fallback', async () => {
+    assert.ok(measured, 'needs the escalation test');
+    const { j, m } = measured;
+    await gw.stop();
+    await telemetry();
+    // maxTokens MAX + 1: a cache key of its own (the escalated answer to MAX is cached); the
+    // measured answer ended before MAX tokens, so the tokens are the same.
+    assert.ok(measured.tokens.length < MAX);
+    const a = await ask(HARD, { policy: collapseBelow(m), cache: true, maxTokens: MAX + 1 });
+    assert.equal(a.error, undefined, JSON.stringify(a.error));
+    assert.equal(shape(a.chunks), '[local:confident]L*[server:confidence_collapse][local:server_unreachable:fallback]L*', shape(a.chunks));
+    const fb = a.chunks.find((c) => c.route?.code === 'server_unreachable');
+    assert.match(fb.route.error, /network error|fetch/i);
+    assert.match(fb.reason, /could not be reached: this answer comes from the on-device model/);
+    // The student gets the whole local answer: the same tokens as without any escalation.
+    assert.deepEqual(a.tokens, measured.tokens);
+    assert.equal(a.text, measured.text);
+    const after = a.chunks.slice(a.chunks.indexOf(fb) + 1);
+    assert.ok(after.length > 0 && after.every((c) => c.source === 'local' && c.reason === fb.reason));
+    const ev = await telemetry();
+    assert.deepEqual([ev[0].route, ev[0].reason, ev[0].fallback, ev[0].shadow], ['local', 'server_unreachable', true, false]);
+    // A fallback answer is not cached: the next ask runs again (and escalates again).
+    const again = await ask(HARD, { policy: collapseBelow(m), cache: true, maxTokens: MAX + 1 });
+    assert.ok(!again.chunks.some((c) => c.cached));
+    assert.equal(shape(again.chunks), shape(a.chunks));
+    console.log(`fallback: escalated at token ${j}, gateway down, local answer resumed: ${JSON.stringify(a.text)}`);
+  });
+});
