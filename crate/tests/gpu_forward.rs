@@ -4,11 +4,17 @@
 //! llama.cpp's). Without a GPU adapter every test prints that it is skipped and passes; with
 //! Mesa's llvmpipe (Vulkan on the CPU) they run everywhere CI does.
 //!
-//! Error budget: the backends differ by more than summation order. The CPU multiplies Q8_0 and
-//! Q5_0 weights the way ggml does, quantizing activations to 8 bits first; the GPU keeps
-//! activations in f32. So logits agree to an NMSE of 1e-3 (quantization noise of 8-bit
-//! activations is ~1e-4 relative), not to f32 rounding; and the top token agrees wherever the
-//! CPU's top-2 margin exceeds the observed difference.
+//! Error budget: both backends quantize activations to 8 bits as ggml does, and the GPU's
+//! quantized matvecs compute ggml's integer dot products in ggml's AVX2 summation order (with
+//! a once-rounded fma and correctly rounded divisions, see ARCHITECTURE.md "GPU numerics"), so
+//! on the tiny models' Q4_0/Q5_0/Q8_0/Q4_K logits the backends agree bit for bit. They still
+//! differ where the CPU takes other paths: candle's repacked AVX-512 Q4_K (and batched Q6_K and
+//! Q8_0) tiles round differently, and attention's exp, GELU's tanh and float-weight matvecs
+//! differ in the last bits. Through 18 layers of 8-bit activation quantization a last-bit
+//! difference can flip a quantum and persist, so whole-model logits agree to an NMSE of 1e-3
+//! on tiny models and ~1e-2 at the real model's worst position, and the top token agrees
+//! wherever the CPU's top-2 margin exceeds the observed difference. `gpu_ops.rs` measures
+//! each op's own discrepancy on the real model.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -208,8 +214,11 @@ fn real_model_gpu_logits_agree_with_cpu_and_greedy_matches_llama_cpp() {
     assert!(worst_nmse < 5e-2, "worst NMSE {worst_nmse:e}");
     assert!(top1_same * 100 >= positions * 85, "top-1 agreement {top1_same}/{positions}");
     // The Hindi and Chinese continuations have top-2 margins of 0.05–0.4 (see real_model.rs):
-    // a difference in the last bits of an activation can flip them, on llama.cpp's own GPU
-    // backends too. The four well-separated prompts must match exactly.
+    // a difference in the last bits of an activation can flip them, and the GPU still differs
+    // from the CPU in attention's exp, GELU's tanh and (against candle's AVX-512 tiles) Q4_K
+    // rounding. Measured on llvmpipe with ggml-order matvecs: 4/6 with RMSNorm in the CPU's
+    // order (this code), 5/6 with a compensated sum, 6/6 with a tree sum — chance, not a
+    // property. The four well-separated prompts must match exactly.
     assert!(matching_prompts >= 4, "{matching_prompts}/6 prompts match llama.cpp's first 10 greedy tokens");
 }
 

@@ -56,6 +56,21 @@ impl<B: Backend> Transformer<B> {
         Ok(Self { config, backend, weights, len: 0, max_context })
     }
 
+    /// The pass on any backend (tests run two backends op by op: `tests/gpu_ops.rs`).
+    pub fn load_on(backend: B, g: &Gguf, src: &mut dyn ShardSource, max_context: Option<usize>) -> Result<Self, ForwardError> {
+        Self::load(backend, g, src, max_context)
+    }
+
+    /// The backend, for whoever loaded the pass with [`Transformer::load_on`].
+    pub fn backend_mut(&mut self) -> &mut B {
+        &mut self.backend
+    }
+
+    /// The logits of every token of `tokens` (n, vocab).
+    pub async fn logits_all(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ForwardError> {
+        logits(self.forward(tokens, Want::All).await?)
+    }
+
     fn truncate(&mut self, len: usize) {
         self.len = len.min(self.len);
         self.backend.kv_truncate(self.len);

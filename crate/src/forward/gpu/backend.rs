@@ -13,11 +13,9 @@ use super::attention::{encode_attention, scores_len};
 use super::embed::encode_embed;
 use super::gelu_gate::encode_gelu_gate;
 use super::kv_store::encode_kv_store;
-use super::matvec::encode_matvec;
-use super::quantize_q8_0::encode_quantize_q8_0;
-use super::quantize_q8_k::encode_quantize_q8_k;
+use super::matvec::{encode_activations, encode_matvec};
 use super::rmsnorm::encode_rmsnorm;
-use super::rope::{encode_rope_freqs, freqs, RopeShape};
+use super::rope::{encode_rope_table, table, RopeShape};
 use super::silu_gate::encode_silu_gate;
 use super::top_k::{decode, encode_top_k, scratch_len};
 use super::{GpuContext, GpuError, GpuMatrix, QuantFormat};
@@ -50,14 +48,16 @@ pub struct GpuBackend {
     k_cache: Vec<wgpu::Buffer>, // n_layers × (positions, kv_dim)
     v_cache: Vec<wgpu::Buffer>, // n_layers × (positions, kv_dim)
     kv_dim: usize,
-    /// RoPE frequencies by (theta bits, head_dim).
-    freqs: HashMap<(u32, usize), wgpu::Buffer>,
+    /// Positions the KV cache holds.
+    positions: usize,
+    /// RoPE rotation tables (cos, sin for every cached position) by (theta bits, head_dim).
+    rope_tables: HashMap<(u32, usize), wgpu::Buffer>,
     ids: Option<wgpu::Buffer>,
 }
 
 impl GpuBackend {
     pub fn new(ctx: Arc<GpuContext>) -> Self {
-        Self { ctx, encoder: None, acts: HashMap::new(), k_cache: Vec::new(), v_cache: Vec::new(), kv_dim: 0, freqs: HashMap::new(), ids: None }
+        Self { ctx, encoder: None, acts: HashMap::new(), k_cache: Vec::new(), v_cache: Vec::new(), kv_dim: 0, positions: 0, rope_tables: HashMap::new(), ids: None }
     }
 
     pub fn context(&self) -> &Arc<GpuContext> {
@@ -120,6 +120,7 @@ impl Backend for GpuBackend {
 
     fn kv_init(&mut self, layers: usize, positions: usize, kv_dim: usize) -> Result<(), ForwardError> {
         self.kv_dim = kv_dim;
+        self.positions = positions;
         let len = positions * kv_dim;
         for l in 0..layers {
             self.k_cache.push(self.ctx.output_f32(&format!("k_cache {l}"), len)?);
@@ -191,23 +192,16 @@ impl Backend for GpuBackend {
     fn matmul(&mut self, out: &mut wgpu::Buffer, w: &GpuWeight, x: &wgpu::Buffer, n: usize) -> Result<(), ForwardError> {
         let m = self.device(w, "matmul")?;
         let ctx = self.ctx.clone();
-        // Round the activations as ggml's quantized dot products do (as the CPU backend does),
-        // so the two backends and llama.cpp see the same numbers.
+        // Quantize the activations as ggml's quantized dot products do (as the CPU backend
+        // does); the kernel then computes the CPU's integer dot products in its order.
         let len = n * m.cols;
-        let xq = match m.format {
-            QuantFormat::Q8_0 | QuantFormat::Q5_0 | QuantFormat::Q4_0 => {
-                let xq = self.act("x_q8_0", len)?;
-                encode_quantize_q8_0(&ctx, self.enc()?, x, &xq, len)?;
-                Some(xq)
-            }
-            QuantFormat::Q4K | QuantFormat::Q6K => {
-                let xq = self.act("x_q8_k", len)?;
-                encode_quantize_q8_k(&ctx, self.enc()?, x, &xq, len)?;
-                Some(xq)
-            }
-            QuantFormat::F32 | QuantFormat::F16 => None,
+        let name = match m.format {
+            QuantFormat::Q4K | QuantFormat::Q6K => "x_q8_k",
+            _ => "x_q8_0",
         };
-        Ok(encode_matvec(&ctx, self.enc()?, &m, xq.as_ref().unwrap_or(x), out, n)?)
+        let xq = self.act(name, m.format.activation_len(len))?;
+        let quantized = encode_activations(&ctx, self.enc()?, m.format, x, &xq, len)?;
+        Ok(encode_matvec(&ctx, self.enc()?, &m, if quantized { &xq } else { x }, out, n)?)
     }
 
     fn add_bias(&mut self, x: &mut wgpu::Buffer, b: &GpuVector, n: usize) -> Result<(), ForwardError> {
@@ -217,17 +211,18 @@ impl Backend for GpuBackend {
 
     fn rope(&mut self, x: &mut wgpu::Buffer, n: usize, n_heads: usize, head_dim: usize, start: usize, r: RopeArgs<'_>) -> Result<(), ForwardError> {
         let key = (r.theta.to_bits(), head_dim);
-        let fb = match self.freqs.get(&key) {
-            Some(b) => b.clone(),
-            None => {
-                let b = self.ctx.upload_f32("rope freqs", &freqs(r.theta, head_dim, r.freq_factors))?;
-                self.freqs.insert(key, b.clone());
+        let positions = self.positions.max(start + n);
+        let tb = match self.rope_tables.get(&key) {
+            Some(b) if b.size() >= (positions * head_dim * 4) as u64 => b.clone(),
+            _ => {
+                let b = self.ctx.upload_f32("rope table", &table(r.theta, head_dim, r.freq_factors, positions))?;
+                self.rope_tables.insert(key, b.clone());
                 b
             }
         };
         let s = RopeShape { rows: n, n_heads, head_dim, start_pos: start, theta: r.theta, style: r.style };
         let ctx = self.ctx.clone();
-        Ok(encode_rope_freqs(&ctx, self.enc()?, x, &fb, &s)?)
+        Ok(encode_rope_table(&ctx, self.enc()?, x, &tb, &s)?)
     }
 
     fn kv_store(&mut self, layer: usize, k: &wgpu::Buffer, v: &wgpu::Buffer, start: usize, n: usize) -> Result<(), ForwardError> {

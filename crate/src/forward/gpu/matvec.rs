@@ -1,11 +1,22 @@
-//! Quantized matrix × f32 vectors, shared by the `matvec_*` kernels: `y[t] = W · x[t]` for W
-//! (rows, cols) kept in its raw GGUF block layout and `n` activation rows `x` (n, cols).
-//! Output `y` is (n, rows), f32. The per-format block decoding is in `matvec_<format>.wgsl`.
+//! Matrix × vectors, shared by the `matvec_*` kernels: `y[t] = W · x[t]` for W (rows, cols)
+//! kept in its raw GGUF block layout and `n` activation rows `x` (n, cols). Output `y` is
+//! (n, rows), f32. Float matrices take f32 activations (`matvec.wgsl`); quantized ones take
+//! activations quantized by `quantize_q8_0` / `quantize_q8_k` and compute the CPU backend's
+//! integer dot products in its summation order (`matvec_quant.wgsl`). The per-format block
+//! decoding is in `matvec_<format>.wgsl`.
 
+use super::quantize_q8_0::{encode_quantize_q8_0, out_len as q8_0_len};
+use super::quantize_q8_k::{encode_quantize_q8_k, out_len as q8_k_len};
 use super::{as_u32, GpuContext, GpuError, Kernel};
 
-/// The shared body of the matvec kernels (bindings, main loop, reduction).
+/// The shared body of the float matvec kernels (bindings, main loop, reduction).
 pub const MATVEC: &str = include_str!("matvec.wgsl");
+
+/// The shared body of the quantized matvec kernels (quantized activations, ggml's order).
+pub const MATVEC_QUANT: &str = include_str!("matvec_quant.wgsl");
+
+/// A once-rounded fma from plain f32 operations (WGSL's `fma` may be unfused).
+pub const FMA_EXACT: &str = include_str!("fma_exact.wgsl");
 
 /// Rows of W per workgroup and activation rows per pass (`RPW`, `TT` in matvec.wgsl).
 const RPW: usize = 16;
@@ -58,6 +69,16 @@ impl QuantFormat {
             Self::Q5_0 => 22,
             Self::Q4K => 144,
             Self::Q6K => 210,
+        }
+    }
+
+    /// f32 of the activations this format's kernel reads for `len` input values (quantized
+    /// formats: q, scales and sums; see [`encode_activations`]).
+    pub const fn activation_len(self, len: usize) -> usize {
+        match self {
+            Self::F32 | Self::F16 => len,
+            Self::Q4_0 | Self::Q8_0 | Self::Q5_0 => q8_0_len(len),
+            Self::Q4K | Self::Q6K => q8_k_len(len),
         }
     }
 
@@ -151,10 +172,23 @@ impl GpuMatrix {
     }
 }
 
-/// Records `y = W · x` for `n` activation rows into `encoder`. `x` holds (n, cols) f32, `y`
-/// receives (n, rows) f32. One dispatch per part of W.
+/// Records what `format`'s matvec reads from `len` f32 activations `x` into `xq`
+/// ([`QuantFormat::activation_len`] f32): the quantized activations; `false` (nothing recorded)
+/// for float formats, which read `x` itself.
+pub fn encode_activations(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, format: QuantFormat, x: &wgpu::Buffer, xq: &wgpu::Buffer, len: usize) -> Result<bool, GpuError> {
+    match format {
+        QuantFormat::F32 | QuantFormat::F16 => return Ok(false),
+        QuantFormat::Q4_0 | QuantFormat::Q8_0 | QuantFormat::Q5_0 => encode_quantize_q8_0(ctx, encoder, x, xq, len)?,
+        QuantFormat::Q4K | QuantFormat::Q6K => encode_quantize_q8_k(ctx, encoder, x, xq, len)?,
+    }
+    Ok(true)
+}
+
+/// Records `y = W · x` for `n` activation rows into `encoder`. `x` holds (n, cols) activations
+/// as the format reads them (f32 for float matrices, see [`encode_activations`] for quantized
+/// ones), `y` receives (n, rows) f32. One dispatch per part of W.
 pub fn encode_matvec(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, w: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer, n: usize) -> Result<(), GpuError> {
-    let (x_bytes, y_bytes) = ((n * w.cols * 4) as u64, (n * w.rows * 4) as u64);
+    let (x_bytes, y_bytes) = ((w.format.activation_len(n * w.cols) * 4) as u64, (n * w.rows * 4) as u64);
     if x.size() < x_bytes || y.size() < y_bytes {
         return Err(GpuError::Shape(format!(
             "matvec ({}, {}) × {n} rows needs {x_bytes}-byte x and {y_bytes}-byte y buffers, got {} and {}",
@@ -177,21 +211,24 @@ pub fn encode_matvec(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, w: &G
         let groups = part.rows.div_ceil(RPW);
         let groups_x = groups.min(max);
         let groups_y = groups.div_ceil(groups_x);
-        let params = ctx.uniform_u32("matvec params", &[part.rows as u32, w.cols as u32, n as u32, groups_x as u32, w.rows as u32, part.row_start as u32]);
+        let params = ctx.uniform_u32("matvec params", &[part.rows as u32, w.cols as u32, n as u32, groups_x as u32, w.rows as u32, part.row_start as u32, 0]);
         ctx.encode_dispatch(encoder, w.format.kernel(), &[&part.buffer, x, y, &params], [groups_x as u32, groups_y as u32, tiles as u32])?;
     }
     Ok(())
 }
 
-/// Uploads `x` (n, cols), runs the matvec and reads back y (n, rows).
+/// Uploads `x` (n, cols, f32), quantizes it for a quantized matrix, runs the matvec and reads
+/// back y (n, rows).
 pub async fn matvec_async(ctx: &GpuContext, w: &GpuMatrix, x: &[f32], n: usize) -> Result<Vec<f32>, GpuError> {
     if x.len() != n * w.cols {
         return Err(GpuError::Shape(format!("x has {} values, expected {n} × {}", x.len(), w.cols)));
     }
     let xb = ctx.upload_f32("x", x)?;
+    let xq = ctx.output_f32("x quantized", w.format.activation_len(x.len()))?;
     let yb = ctx.output_f32("y", n * w.rows)?;
     let mut encoder = ctx.encoder(w.format.kernel().name);
-    encode_matvec(ctx, &mut encoder, w, &xb, &yb, n)?;
+    let quantized = encode_activations(ctx, &mut encoder, w.format, &xb, &xq, x.len())?;
+    encode_matvec(ctx, &mut encoder, w, if quantized { &xq } else { &xb }, &yb, n)?;
     ctx.read_f32_async(Some(encoder), &yb, n * w.rows).await
 }
 

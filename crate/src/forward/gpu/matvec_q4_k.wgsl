@@ -4,26 +4,38 @@
 // qs[32 * (s / 2) ..][..32]; w = (d * sc_s) * q - dmin * m_s.
 const BLOCK_BYTES: u32 = 144u;
 const BLOCK_ELEMS: u32 = 256u;
+const HAS_MIN: bool = true;
 
-fn unit_weights(boff: u32, k: u32) -> W8 {
-    let s = k >> 2u;
+// (scale, min) of sub-block s.
+fn scale_min(boff: u32, s: u32) -> vec2<u32> {
     let sc = boff + 4u;
-    var scale: u32;
-    var mn: u32;
     if (s < 4u) {
-        scale = load_u8_at(sc + s) & 63u;
-        mn = load_u8_at(sc + s + 4u) & 63u;
-    } else {
-        scale = (load_u8_at(sc + s + 4u) & 0xfu) | ((load_u8_at(sc + s - 4u) >> 6u) << 4u);
-        mn = (load_u8_at(sc + s + 4u) >> 4u) | ((load_u8_at(sc + s) >> 6u) << 4u);
+        return vec2<u32>(load_u8_at(sc + s) & 63u, load_u8_at(sc + s + 4u) & 63u);
     }
-    let d = f16_bits_to_f32(load_u16_at(boff)) * f32(scale);
-    let m = f16_bits_to_f32(load_u16_at(boff + 2u)) * f32(mn);
-    let q = boff + 16u + 32u * (s >> 1u) + 8u * (k & 3u);
-    let shift = (s & 1u) * 4u;
-    let a = u8x4((load_u32_at(q) >> shift) & 0x0f0f0f0fu);
-    let b = u8x4((load_u32_at(q + 4u) >> shift) & 0x0f0f0f0fu);
-    return W8(d * a - vec4<f32>(m), d * b - vec4<f32>(m));
+    return vec2<u32>(
+        (load_u8_at(sc + s + 4u) & 0xfu) | ((load_u8_at(sc + s - 4u) >> 6u) << 4u),
+        (load_u8_at(sc + s + 4u) >> 4u) | ((load_u8_at(sc + s) >> 6u) << 4u),
+    );
+}
+
+fn block_d(boff: u32) -> f32 {
+    return f16_bits_to_f32(load_u16_at(boff));
+}
+
+fn block_dmin(boff: u32) -> f32 {
+    return f16_bits_to_f32(load_u16_at(boff + 2u));
+}
+
+// Weights e..e+4 (e a multiple of 4) as integers sc_s * q.
+fn ints4(boff: u32, e: u32) -> vec4<f32> {
+    let s = e >> 5u;
+    let q = load_u32_at(boff + 16u + 32u * (s >> 1u) + (e & 31u));
+    return f32(scale_min(boff, s).x) * u8x4((q >> ((s & 1u) * 4u)) & 0x0f0f0f0fu);
+}
+
+// The mins of sub-blocks 2j and 2j + 1.
+fn block_mins(boff: u32, j: u32) -> vec2<f32> {
+    return vec2<f32>(f32(scale_min(boff, 2u * j).y), f32(scale_min(boff, 2u * j + 1u).y));
 }
 
 @compute @workgroup_size(64)

@@ -2,21 +2,26 @@
 // weight j >= 16 the high nibble of qs[j - 16]; bit j of qh is its fifth bit; w = d * (q - 16).
 const BLOCK_BYTES: u32 = 22u;
 const BLOCK_ELEMS: u32 = 32u;
+const HAS_MIN: bool = false;
 
-// Four 5-bit values: nibbles of `lo` at `shift`, fifth bits = the low 4 bits of `hb`.
-fn q5x4(lo: u32, shift: u32, hb: u32) -> vec4<f32> {
-    let h = ((hb & 1u) << 4u) | ((hb & 2u) << 11u) | ((hb & 4u) << 18u) | ((hb & 8u) << 25u);
-    return u8x4(((lo >> shift) & 0x0f0f0f0fu) | h) - vec4<f32>(16.0);
+fn block_d(boff: u32) -> f32 {
+    return f16_bits_to_f32(load_u16_at(boff));
 }
 
-fn unit_weights(boff: u32, k: u32) -> W8 {
-    let d = f16_bits_to_f32(load_u16_at(boff));
-    let qh = load_u32_at(boff + 2u) >> (8u * k);
-    let q = boff + 6u + 8u * (k & 1u);
-    let shift = (k >> 1u) * 4u;
-    let a = q5x4(load_u32_at(q), shift, qh);
-    let b = q5x4(load_u32_at(q + 4u), shift, qh >> 4u);
-    return W8(d * a, d * b);
+// Weights e..e+4 (e a multiple of 4) as integers q - 16.
+fn ints4(boff: u32, e: u32) -> vec4<f32> {
+    let hb = load_u32_at(boff + 2u) >> e;
+    let h = ((hb & 1u) << 4u) | ((hb & 2u) << 11u) | ((hb & 4u) << 18u) | ((hb & 8u) << 25u);
+    let shift = (e >> 4u) * 4u;
+    return u8x4(((load_u32_at(boff + 6u + (e & 15u)) >> shift) & 0x0f0f0f0fu) | h) - vec4<f32>(16.0);
+}
+
+fn block_dmin(boff: u32) -> f32 {
+    return 0.0;
+}
+
+fn block_mins(boff: u32, j: u32) -> vec2<f32> {
+    return vec2<f32>(0.0);
 }
 
 @compute @workgroup_size(64)

@@ -4,26 +4,30 @@
 // scale = scales[8 n + l / 16 + 2 j]; w = (d * scale) * (q - 32).
 const BLOCK_BYTES: u32 = 210u;
 const BLOCK_ELEMS: u32 = 256u;
+const HAS_MIN: bool = false;
 
-fn q6x4(ql: u32, lshift: u32, qh: u32, hshift: u32) -> vec4<f32> {
-    let v = ((ql >> lshift) & 0x0f0f0f0fu) | (((qh >> hshift) & 0x03030303u) << 4u);
-    return u8x4(v) - vec4<f32>(32.0);
+fn block_d(boff: u32) -> f32 {
+    return f16_bits_to_f32(load_u16_at(boff + 208u));
 }
 
-fn unit_weights(boff: u32, k: u32) -> W8 {
-    let e = 8u * k;
+// Weights e..e+4 (e a multiple of 4) as integers scale * (q - 32).
+fn ints4(boff: u32, e: u32) -> vec4<f32> {
     let n = e >> 7u;
     let j = (e >> 5u) & 3u;
     let l = e & 31u;
     let sc = f32(extractBits(bitcast<i32>(load_u8_at(boff + 192u + 8u * n + (l >> 4u) + 2u * j)), 0u, 8u));
-    let d = f16_bits_to_f32(load_u16_at(boff + 208u)) * sc;
-    let ql = boff + 64u * n + 32u * (j & 1u) + l;
-    let qh = boff + 128u + 32u * n + l;
-    let lshift = (j >> 1u) * 4u;
-    let hshift = 2u * j;
-    let a = q6x4(load_u32_at(ql), lshift, load_u32_at(qh), hshift);
-    let b = q6x4(load_u32_at(ql + 4u), lshift, load_u32_at(qh + 4u), hshift);
-    return W8(d * a, d * b);
+    let ql = load_u32_at(boff + 64u * n + 32u * (j & 1u) + l);
+    let qh = load_u32_at(boff + 128u + 32u * n + l);
+    let v = ((ql >> ((j >> 1u) * 4u)) & 0x0f0f0f0fu) | (((qh >> (2u * j)) & 0x03030303u) << 4u);
+    return sc * (u8x4(v) - vec4<f32>(32.0));
+}
+
+fn block_dmin(boff: u32) -> f32 {
+    return 0.0;
+}
+
+fn block_mins(boff: u32, j: u32) -> vec2<f32> {
+    return vec2<f32>(0.0);
 }
 
 @compute @workgroup_size(64)

@@ -125,28 +125,28 @@ pub(crate) fn encode_pairwise(
     ctx.encode_dispatch(encoder, kernel, &[a, b, &params], [gx, gy, 1])
 }
 
-/// Records a kernel that maps `x` to `out` block by block, one invocation per `block` values
-/// (the shape shared by `quantize_q8_0` and `quantize_q8_k`: bindings x, out, params
-/// {blocks, gx}).
-pub(crate) fn encode_blockwise(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, kernel: &Kernel, block: usize, x: &wgpu::Buffer, out: &wgpu::Buffer, len: usize) -> Result<(), GpuError> {
+/// Records a kernel that maps `x` to `out` (`out_len` f32) block by block, one invocation per
+/// `block` values (the shape shared by `quantize_q8_0` and `quantize_q8_k`: bindings x, out,
+/// params {blocks, gx, 0}).
+pub(crate) fn encode_blockwise(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, kernel: &Kernel, block: usize, x: &wgpu::Buffer, out: &wgpu::Buffer, len: usize, out_len: usize) -> Result<(), GpuError> {
     if !len.is_multiple_of(block) {
         return Err(GpuError::Shape(format!("{}: {len} values are not blocks of {block}", kernel.name)));
     }
     need(kernel.name, "x", x, len)?;
-    need(kernel.name, "out", out, len)?;
+    need(kernel.name, "out", out, out_len)?;
     let blocks = as_u32(kernel.name, "blocks", len / block)?;
     let [gx, gy] = grid(ctx, (len / block).div_ceil(64));
-    let params = ctx.uniform_u32(&format!("{} params", kernel.name), &[blocks, gx]);
+    let params = ctx.uniform_u32(&format!("{} params", kernel.name), &[blocks, gx, 0]);
     ctx.encode_dispatch(encoder, kernel, &[x, out, &params], [gx, gy, 1])
 }
 
-/// Uploads `x`, runs a blockwise kernel over it and reads the result.
-pub(crate) async fn run_blockwise(ctx: &GpuContext, kernel: &Kernel, block: usize, x: &[f32]) -> Result<Vec<f32>, GpuError> {
+/// Uploads `x`, runs a blockwise kernel over it and reads its `out_len` outputs.
+pub(crate) async fn run_blockwise(ctx: &GpuContext, kernel: &Kernel, block: usize, x: &[f32], out_len: usize) -> Result<Vec<f32>, GpuError> {
     let xb = ctx.upload_f32(&format!("{} x", kernel.name), x)?;
-    let ob = ctx.output_f32(&format!("{} out", kernel.name), x.len())?;
+    let ob = ctx.output_f32(&format!("{} out", kernel.name), out_len)?;
     let mut encoder = ctx.encoder(kernel.name);
-    encode_blockwise(ctx, &mut encoder, kernel, block, &xb, &ob, x.len())?;
-    ctx.read_f32_async(Some(encoder), &ob, x.len()).await
+    encode_blockwise(ctx, &mut encoder, kernel, block, &xb, &ob, x.len(), out_len)?;
+    ctx.read_f32_async(Some(encoder), &ob, out_len).await
 }
 
 /// Uploads `a` and `b` (equal lengths), runs a pairwise kernel and returns the new `a`.

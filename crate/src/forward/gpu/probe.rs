@@ -40,7 +40,8 @@ pub async fn self_test(ctx: &GpuContext) -> Result<(), GpuError> {
     let (rows, cols) = (96usize, 256usize);
     let mut blocks = Vec::with_capacity(rows * cols / 32 * 34);
     let mut want = vec![0f32; rows];
-    let x: Vec<f32> = (0..cols).map(|i| ((i * 7 % 23) as f32 - 11.0) / 8.0).collect();
+    // Multiples of 1/8 with 127/8 in every block of 32: Q8_0 quantization (d = 1/8) keeps them exact.
+    let x: Vec<f32> = (0..cols).map(|i| if i % 32 == 0 { 127.0 / 8.0 } else { ((i * 7 % 23) as f32 - 11.0) / 8.0 }).collect();
     for (r, w) in want.iter_mut().enumerate() {
         for b in 0..cols / 32 {
             let d = half::f16::from_f32(0.5 + (r % 5) as f32 * 0.25);

@@ -1,16 +1,23 @@
-// Activations rounded the way ggml (and the CPU backend) feed them to Q8_0/Q5_0/Q4_0 weights:
-// per block of 32, d = max|x| / 127 (stored as f16), q = round(x / d) half away from zero;
-// out = f16(d) * q. A matvec over these values equals ggml's integer dot products up to f32
-// summation order. One invocation per block.
+// Activations quantized the way ggml (and the CPU backend) feed them to Q8_0/Q5_0/Q4_0 weights:
+// per block of 32, d = max|x| / 127 (stored as f16), q = round(x / d) half away from zero
+// (x * (1 / d) in f32, with the unrounded d, as the CPU). Output: the q (integers, as f32) in
+// place of x, then the blocks' d after all of them (out[len + block]); `matvec_quant.wgsl`
+// reads this layout. One invocation per block.
 
 struct Params {
     blocks: u32,
     groups_x: u32,
+    // Always 0 (fma_exact.wgsl's opaque_zero).
+    zero: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
+
+fn opaque_zero() -> u32 {
+    return params.zero;
+}
 
 // Rust's f32::round: halfway cases away from zero.
 fn round_away(v: f32) -> f32 {
@@ -29,10 +36,10 @@ fn quantize_q8_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     for (var j = 0u; j < 32u; j++) {
         amax = max(amax, abs(x[off + j]));
     }
-    let scale = amax / 127.0;
-    let inv = select(0.0, 1.0 / scale, scale != 0.0);
-    let d = round_f16(scale);
+    let scale = div_rn(amax, 127.0);
+    let inv = select(0.0, div_rn(1.0, scale), scale != 0.0);
     for (var j = 0u; j < 32u; j++) {
-        out[off + j] = d * round_away(x[off + j] * inv);
+        out[off + j] = round_away(x[off + j] * inv);
     }
+    out[params.blocks * 32u + b] = round_f16(scale);
 }

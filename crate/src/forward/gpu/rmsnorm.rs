@@ -3,7 +3,7 @@
 
 use super::{GpuContext, GpuError, Kernel};
 
-pub const KERNEL: Kernel = Kernel { name: "rmsnorm", sources: &[include_str!("reduce.wgsl"), include_str!("rmsnorm.wgsl")] };
+pub const KERNEL: Kernel = Kernel { name: "rmsnorm", sources: &[include_str!("fma_exact.wgsl"), include_str!("div_rn.wgsl"), include_str!("rmsnorm.wgsl")] };
 
 /// Records RMSNorm of `rows` rows of `len` f32 from `x` into `out`; `weight` holds `len` f32.
 #[allow(clippy::too_many_arguments)]
@@ -29,7 +29,7 @@ pub fn encode_rmsnorm(
     let max = ctx.limits.max_compute_workgroups_per_dimension as usize;
     let groups_x = rows.clamp(1, max);
     let groups_y = rows.div_ceil(groups_x);
-    let params = ctx.uniform_u32("rmsnorm params", &[len as u32, rows as u32, eps.to_bits(), groups_x as u32]);
+    let params = ctx.uniform_u32("rmsnorm params", &[len as u32, rows as u32, eps.to_bits(), groups_x as u32, 0]);
     ctx.encode_dispatch(encoder, &KERNEL, &[x, weight, out, &params], [groups_x as u32, groups_y as u32, 1])
 }
 

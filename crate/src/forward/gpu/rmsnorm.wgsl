@@ -1,10 +1,15 @@
-// RMSNorm of each row: out = x / sqrt(mean(x^2) + eps) * weight. One workgroup per row.
+// RMSNorm of each row: out = x * (1 / sqrt(mean(x^2) + eps)) * weight, in the CPU op's exact
+// arithmetic: the squares summed in order by one invocation (the f32 sum is order-dependent;
+// Gemma's residual stream has values in the hundreds), correctly rounded division and square
+// root (WGSL's may be off by ULPs), (x * scale) * weight. One workgroup per row.
 
 struct Params {
     len: u32,
     rows: u32,
     eps: f32,
     groups_x: u32,
+    // Always 0 (fma_exact.wgsl's opaque_zero).
+    zero: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -12,23 +17,46 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-// WG, partial, workgroup_max and workgroup_sum come from reduce.wgsl.
+const WG: u32 = 64u;
+var<workgroup> row_scale: f32;
+
+fn opaque_zero() -> u32 {
+    return params.zero;
+}
+
+// Correctly rounded sqrt: of the neighbours of WGSL's sqrt, the one whose square is nearest a.
+fn sqrt_rn(a: f32) -> f32 {
+    let q = sqrt(a);
+    var best = q;
+    var r = abs(fma_exact4(vec4<f32>(q), vec4<f32>(q), vec4<f32>(-a)).x);
+    for (var k = -2; k <= 2; k++) {
+        let c = bitcast<f32>(bitcast<i32>(q) + k);
+        let rc = abs(fma_exact4(vec4<f32>(c), vec4<f32>(c), vec4<f32>(-a)).x);
+        if (rc < r) {
+            best = c;
+            r = rc;
+        }
+    }
+    return best;
+}
 
 @compute @workgroup_size(64)
 fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = wid.x + wid.y * params.groups_x;
+    let off = row * params.len;
+    if (lid == 0u && row < params.rows) {
+        var ss = 0.0;
+        for (var i = 0u; i < params.len; i++) {
+            let v = x[off + i];
+            ss += v * v;
+        }
+        row_scale = div_rn(1.0, sqrt_rn(div_rn(ss, f32(params.len)) + params.eps));
+    }
+    workgroupBarrier();
     if (row >= params.rows) {
         return;
     }
-    let off = row * params.len;
-    var ss = 0.0;
-    for (var i = lid; i < params.len; i += WG) {
-        let v = x[off + i];
-        ss += v * v;
-    }
-    let total = workgroup_sum(lid, ss);
-    // 1 / sqrt, not inverseSqrt: WGSL allows inverseSqrt 2 ULP, sqrt and division are tighter.
-    let scale = 1.0 / sqrt(total / f32(params.len) + params.eps);
+    let scale = row_scale;
     for (var i = lid; i < params.len; i += WG) {
         out[off + i] = x[off + i] * scale * weight[i];
     }

@@ -40,26 +40,44 @@ pub fn freqs(theta: f32, head_dim: usize, freq_factors: Option<&[f32]>) -> Vec<f
         .collect()
 }
 
-/// Records RoPE over the first `rows * n_heads * head_dim` f32 of `x`, in place.
-pub fn encode_rope(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, s: &RopeShape) -> Result<(), GpuError> {
-    let fb = ctx.upload_f32("rope freqs", &freqs(s.theta, s.head_dim, None))?;
-    encode_rope_freqs(ctx, encoder, x, &fb, s)
+/// The rotation table for positions `0..positions`: `(cos, sin)` of pair `i` at position `p`
+/// at `2 * (p * head_dim / 2 + i)`, computed with the CPU op's exact f32 expressions
+/// (`(p as f32 * freq).sin_cos()`), so both backends rotate by identical values. GPU sin/cos
+/// are approximations (Vulkan allows 2^-11 absolute error); a host table costs
+/// `positions * head_dim * 4` bytes per RoPE base and is built once.
+pub fn table(theta: f32, head_dim: usize, freq_factors: Option<&[f32]>, positions: usize) -> Vec<f32> {
+    let f = freqs(theta, head_dim, freq_factors);
+    let mut t = Vec::with_capacity(positions * head_dim);
+    for p in 0..positions {
+        for &freq in &f {
+            let (sin, cos) = (p as f32 * freq).sin_cos();
+            t.push(cos);
+            t.push(sin);
+        }
+    }
+    t
 }
 
-/// [`encode_rope`] with the frequencies (`head_dim / 2` f32, see [`freqs`]) already on the GPU;
-/// `s.theta` is not used.
-pub fn encode_rope_freqs(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, freqs: &wgpu::Buffer, s: &RopeShape) -> Result<(), GpuError> {
+/// Records RoPE over the first `rows * n_heads * head_dim` f32 of `x`, in place.
+pub fn encode_rope(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, s: &RopeShape) -> Result<(), GpuError> {
+    let tb = ctx.upload_f32("rope table", &table(s.theta, s.head_dim, None, s.start_pos + s.rows))?;
+    encode_rope_table(ctx, encoder, x, &tb, s)
+}
+
+/// [`encode_rope`] with the rotation table (see [`table`], at least `start_pos + rows`
+/// positions) already on the GPU; `s.theta` is not used.
+pub fn encode_rope_table(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, table: &wgpu::Buffer, s: &RopeShape) -> Result<(), GpuError> {
     s.check()?;
     let len = s.rows.saturating_mul(s.n_heads).saturating_mul(s.head_dim);
     need("rope", "x", x, len)?;
-    need("rope", "freqs", freqs, s.head_dim / 2)?;
+    need("rope", "table", table, s.start_pos.saturating_add(s.rows).saturating_mul(s.head_dim))?;
     as_u32("rope", "rows * n_heads * head_dim", len)?;
     as_u32("rope", "start_pos + rows", s.start_pos.saturating_add(s.rows))?;
     let pairs = len / 2;
     let [gx, gy] = grid(ctx, pairs.div_ceil(64));
     let neox = u32::from(matches!(s.style, RopeStyle::Neox));
     let params = ctx.uniform_u32("rope params", &[s.rows as u32, s.n_heads as u32, s.head_dim as u32, s.start_pos as u32, neox, gx]);
-    ctx.encode_dispatch(encoder, &KERNEL, &[x, freqs, &params], [gx, gy, 1])
+    ctx.encode_dispatch(encoder, &KERNEL, &[x, table, &params], [gx, gy, 1])
 }
 
 /// Uploads `x` (`s.rows` rows of heads), applies RoPE and reads it back.

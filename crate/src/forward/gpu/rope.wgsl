@@ -1,7 +1,8 @@
 // Rotary position embedding in place on rows of heads (as forward::cpu::rope). Row r is at
-// position start_pos + r; pair i of a head uses frequency freqs[i] (theta^(-2i/head_dim),
-// computed by the host with the CPU's powf so angles match it bit for bit) and the pairing (2i, 2i+1) (neox = 0) or (i, i + head_dim/2) (neox = 1).
-// One invocation per (row, head, pair).
+// position start_pos + r; pair i of a head at position p rotates by table[2 (p * head_dim/2 + i)]
+// (cos) and the next value (sin), computed by the host with the CPU op's own f32 expressions
+// (GPU sin/cos are approximations), with the pairing (2i, 2i+1) (neox = 0) or
+// (i, i + head_dim/2) (neox = 1). One invocation per (row, head, pair).
 
 struct Params {
     rows: u32,
@@ -13,13 +14,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
-@group(0) @binding(1) var<storage, read> freqs: array<f32>;
+@group(0) @binding(1) var<storage, read> table: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
-
-// 2π = TWO_PI_HI + TWO_PI_LO, TWO_PI_HI with few mantissa bits so k * TWO_PI_HI is exact.
-const TWO_PI_HI: f32 = 6.28125;
-const TWO_PI_LO: f32 = 0.0019353071795864769;
-const INV_TWO_PI: f32 = 0.15915494309189535;
 
 @compute @workgroup_size(64)
 fn rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -32,12 +28,9 @@ fn rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let head = idx / half; // row * n_heads + head within the row
     let row = head / params.n_heads;
     let base = head * params.head_dim;
-    let angle = f32(params.start_pos + row) * freqs[i];
-    // Cody-Waite reduction to [-π, π]: GPU sin/cos are only accurate on a small range.
-    let k = round(angle * INV_TWO_PI);
-    let r = (angle - k * TWO_PI_HI) - k * TWO_PI_LO;
-    let s = sin(r);
-    let c = cos(r);
+    let t = ((params.start_pos + row) * half + i) * 2u;
+    let c = table[t];
+    let s = table[t + 1u];
     var a = base + 2u * i;
     var b = a + 1u;
     if (params.neox != 0u) {
