@@ -185,7 +185,7 @@ fn corrupt_model_is_a_typed_js_error() {
 /// rmsnorm and the Q8_0 / Q5_0 matvecs against CPU references on the same dequantized weights.
 #[wasm_bindgen_test]
 async fn gpu_kernels_run_on_browser_webgpu() {
-    use tutor_runtime::forward::cpu::q8_matmul::{BlockFormat, Q8Matrix};
+    use tutor_runtime::forward::cpu::q8_matmul::{matmul_q8, BlockFormat, Q8Matrix};
     use tutor_runtime::forward::gpu::matvec::matvec_async;
     use tutor_runtime::forward::gpu::rmsnorm::rmsnorm_async;
     use tutor_runtime::forward::gpu::{GpuContext, GpuMatrix, QuantFormat};
@@ -224,15 +224,13 @@ async fn gpu_kernels_run_on_browser_webgpu() {
         let gm = GpuMatrix::upload(&ctx, "w", qf, rows, cols, &m.blocks).expect("upload");
         let xs = &x[..2 * cols];
         let got = matvec_async(&ctx, &gm, xs, 2).await.expect("matvec");
-        let mut row = vec![0f32; cols];
-        let mut want = vec![0f64; 2 * rows];
-        for r in 0..rows {
-            m.dequantize_row(r, 1.0, &mut row);
-            for t in 0..2 {
-                want[t * rows + r] = row.iter().zip(&xs[t * cols..]).map(|(&a, &b)| a as f64 * b as f64).sum();
-            }
-        }
-        assert!(nmse(&got, &want) < 1e-10, "{format:?} NMSE {}", nmse(&got, &want));
+        // The CPU's kernel: activations rounded to 8 bits per block, ggml's integer dot
+        // products. Natively (llvmpipe) the GPU equals it bit for bit (gpu_kernels.rs); here
+        // the wasm build of the CPU kernel sums in its own (simd128) order and SwiftShader
+        // compiles the WGSL its own way, so the budget is f32 summation noise: measured
+        // NMSE 1.5e-14 for Q8_0.
+        let want: Vec<f64> = xs.chunks_exact(cols).flat_map(|xr| matmul_q8(&m, xr, 1)).map(|v| v as f64).collect();
+        assert!(nmse(&got, &want) < 1e-12, "{format:?} NMSE {:e} against the CPU kernel", nmse(&got, &want));
     }
 }
 
