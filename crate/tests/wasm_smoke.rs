@@ -282,7 +282,7 @@ fn router_cascade_through_the_js_surface() {
     let bytes = tiny_model(&TinySpec::new(TinyArch::Gemma3, DType::Q4K));
     let shards = js_sys::Array::new();
     shards.push(&js_sys::Uint8Array::from(&bytes[..]));
-    let mut e = TutorEngine::new(shards, Some(128)).unwrap();
+    let e = TutorEngine::new(shards, Some(128)).unwrap();
     // Escalate as soon as two tokens have been judged: the answer score is pinned at σ(-10).
     let mut strict = RoutePolicy { threshold_pre: 0.0, threshold_full: 0.5, min_tokens: 2, ..RoutePolicy::calibrated().unwrap() };
     strict.full.weights.iter_mut().for_each(|w| *w = 0.0);
