@@ -17,7 +17,7 @@ import type { AnswerPart } from './cache-answers.js';
 import { AbortError, TutorError } from './errors.js';
 import { type ChatMessage, escalate } from './escalate.js';
 import type { ForwardEngine, GenerateParams, RawChunk } from './forward.js';
-import type { FinishReason, RouteInfo, TutorChunk, Usage } from './stream.js';
+import { type FinishReason, type RouteInfo, type TutorChunk, type Usage, localTiming } from './stream.js';
 import { type RouteEvent, type TelemetryEvent, agreement } from './telemetry.js';
 
 export interface CascadeInput {
@@ -209,12 +209,7 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
         const n = engine.generatedTokens;
         const first = tFirst || now;
         chunk.usage = { promptTokens, completionTokens: n };
-        chunk.timing = {
-          firstTokenMs: first - t0,
-          promptTokensPerS: promptTokens / ((first - t0) / 1000),
-          tokensPerS: n > 1 && now > first ? (n - 1) / ((now - first) / 1000) : null,
-          totalMs: now - t0,
-        };
+        chunk.timing = localTiming(t0, first, now, promptTokens, n);
       }
       emit(chunk);
       last = c;

@@ -56,6 +56,16 @@ export interface Timing {
   totalMs: number;
 }
 
+/** The timing of a local answer: started at t0, first token at `first`, finished `now` (ms). */
+export function localTiming(t0: number, first: number, now: number, promptTokens: number, generated: number): Timing {
+  return {
+    firstTokenMs: first - t0,
+    promptTokensPerS: promptTokens / ((first - t0) / 1000),
+    tokensPerS: generated > 1 && now > first ? (generated - 1) / ((now - first) / 1000) : null,
+    totalMs: now - t0,
+  };
+}
+
 export interface TutorChunk {
   /** Text that is safe to show (may be empty). */
   text: string;

@@ -197,28 +197,39 @@ export class Tutor {
     return q;
   }
 
-  private local(prompt: string, o: AskOptions): AsyncIterable<TutorChunk> {
-    const id = this.nextId++;
-    const reason = `on-device model ready (${this.info?.backend ?? 'cpu'})`;
+  /**
+   * The queue that request `id`'s replies feed: aborting `signal` (or leaving the loop) sends
+   * 'abort' to the worker; 'done' / 'error' end it. `send` is false (and `q` already failed)
+   * when the signal was aborted before the request, which then must not be posted.
+   */
+  private openStream(id: number, signal: AbortSignal | undefined, feed: (q: ChunkQueue<TutorChunk>) => Pick<Pending, 'onChunk' | 'onAnswer'>): { q: ChunkQueue<TutorChunk>; send: boolean } {
     const q = new ChunkQueue<TutorChunk>(() => this.post({ op: 'abort', id }));
     const onAbort = (): void => this.post({ op: 'abort', id });
-    if (o.signal?.aborted) {
+    if (signal?.aborted) {
       q.fail(new AbortError('generation'));
-      return q;
+      return { q, send: false };
     }
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    const stop = o.stop ?? (o.raw ? [] : DEFAULT_STOP);
+    signal?.addEventListener('abort', onAbort, { once: true });
     this.pending.set(id, {
-      onChunk: (c) => q.push({ ...c, source: 'local', reason }),
+      ...feed(q),
       resolve: () => {
-        o.signal?.removeEventListener('abort', onAbort);
+        signal?.removeEventListener('abort', onAbort);
         q.end();
       },
       reject: (e) => {
-        o.signal?.removeEventListener('abort', onAbort);
+        signal?.removeEventListener('abort', onAbort);
         q.fail(e);
       },
     });
+    return { q, send: true };
+  }
+
+  private local(prompt: string, o: AskOptions): AsyncIterable<TutorChunk> {
+    const id = this.nextId++;
+    const reason = `on-device model ready (${this.info?.backend ?? 'cpu'})`;
+    const { q, send } = this.openStream(id, o.signal, (q) => ({ onChunk: (c) => q.push({ ...c, source: 'local', reason }) }));
+    if (!send) return q;
+    const stop = o.stop ?? (o.raw ? [] : DEFAULT_STOP);
     this.post({
       op: 'generate',
       id,
@@ -231,28 +242,12 @@ export class Tutor {
   /** The cascade in the worker: router, local model, gateway, answer cache. */
   private routed(prompt: string, messages: ChatMessage[], o: AskOptions): AsyncIterable<TutorChunk> {
     const id = this.nextId++;
-    const q = new ChunkQueue<TutorChunk>(() => this.post({ op: 'abort', id }));
-    const onAbort = (): void => this.post({ op: 'abort', id });
-    if (o.signal?.aborted) {
-      q.fail(new AbortError('generation'));
-      return q;
-    }
-    o.signal?.addEventListener('abort', onAbort, { once: true });
+    const { q, send } = this.openStream(id, o.signal, (q) => ({ onAnswer: (c) => q.push(c) }));
+    if (!send) return q;
     const question = [...messages].reverse().find((m) => m.role === 'user')?.content ?? prompt;
     const p = o.policy ?? this.opts.policy;
     const policy = p === undefined ? undefined : typeof p === 'string' ? p : JSON.stringify(p);
     const lang = o.lang ?? this.opts.lang;
-    this.pending.set(id, {
-      onAnswer: (c) => q.push(c),
-      resolve: () => {
-        o.signal?.removeEventListener('abort', onAbort);
-        q.end();
-      },
-      reject: (e) => {
-        o.signal?.removeEventListener('abort', onAbort);
-        q.fail(e);
-      },
-    });
     this.post({
       op: 'ask',
       id,

@@ -10,7 +10,7 @@ import { downloadModel, loadModel } from './load.js';
 import type { Progress } from './download.js';
 import type { Counters, LoadInfo, Reply, Request, WorkerChunk } from './protocol.js';
 import { cascade } from './route.js';
-import type { FinishReason, TutorChunk } from './stream.js';
+import { type FinishReason, type TutorChunk, localTiming } from './stream.js';
 
 interface Scope {
   postMessage(m: Reply): void;
@@ -50,12 +50,7 @@ async function generate(id: number, req: Extract<Request, { op: 'generate' }>, s
         const n = e.generatedTokens;
         const first = tFirst || now;
         chunk.usage = { promptTokens, completionTokens: n };
-        chunk.timing = {
-          firstTokenMs: first - t0,
-          promptTokensPerS: promptTokens / ((first - t0) / 1000),
-          tokensPerS: n > 1 && now > first ? (n - 1) / ((now - first) / 1000) : null,
-          totalMs: now - t0,
-        };
+        chunk.timing = localTiming(t0, first, now, promptTokens, n);
       }
       post({ op: 'chunk', id, chunk });
       if (c.finish) break;
