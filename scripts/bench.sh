@@ -35,6 +35,8 @@ done
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 TUTOR_BIN="$TARGET/release/tutor"
 JSON_DIR="$TARGET/bench"
+# The smoke run's figures are meaningless: they must not replace a real run's raw JSON.
+[[ "$SMOKE" == 1 ]] && JSON_DIR="$(mktemp -d)"
 mkdir -p "$JSON_DIR"
 models/fetch-model.sh >/dev/null
 MODEL="${TUTOR_MODEL:-$ROOT/models/cache/gemma-3-270m-q4_k_m.gguf}"
@@ -83,14 +85,7 @@ CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 FLAGS="$(grep -o -w -E 'avx2|avx512f|avx512_vnni|avx512vnni' /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//')"
 GPU="$(lspci 2>/dev/null | grep -i -E 'vga|3d|display' | sed 's/^[^ ]* //' | head -1 || true)"
 MACHINE="$CPU, $(nproc) cores ($FLAGS), $(free -g | awk '/Mem:/{print $2}') GiB RAM, ${GPU:-no GPU}; $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"
-LLAMA_DESC="llama.cpp not measured"
-if [[ -n "$LLAMA_BIN" ]]; then
-  LLAMA_DESC="llama.cpp $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["threads"][next(iter(d["threads"]))]["pairs"][0]["theirs"]["build_commit"])' "$JSON_DIR/native.json" 2>/dev/null || echo '?') (vendored by llama-cpp-python $LLAMA_VERSION, Release, CPU, GGML_NATIVE)"
-fi
-VERSIONS="tutor-runtime $(git describe --always --dirty 2>/dev/null || echo '?'), $(rustc --version), candle-core 0.11.1, wgpu 30; $LLAMA_DESC"
-if [[ ${#WEB_JSON[@]} -gt 0 ]]; then
-  VERSIONS+="; Chromium $(chromium --version 2>/dev/null | awk '{print $2}'), node $(node --version)"
-fi
+VERSIONS="tutor-runtime $(git describe --always --dirty 2>/dev/null || echo '?'), $(rustc --version), candle-core 0.11.1, wgpu 30, node $(node --version)"
 python3 scripts/bench/report.py --native "$JSON_DIR/native.json" "${WEB_JSON[@]}" --out "$OUT" \
   --machine "$MACHINE" --versions "$VERSIONS" --model-bytes "$(stat -L -c %s "$MODEL")"
 cat "$OUT"

@@ -25,8 +25,8 @@ import urllib.request
 
 
 def run_json(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out[out.index("{") if not out.lstrip().startswith("[") else out.index("["):])
+    # `tutor bench|bandwidth` and `llama-bench -o json` print only JSON on stdout.
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
 def prompt_ids(n, vocab=262144):
@@ -155,6 +155,8 @@ def main():
                 row["ratio"][k] = summary([p["ours"][k] / p["theirs"][k] for p in pairs if p["ours"].get(k) and p["theirs"].get(k)])
         row["weight_bytes_per_token"] = pairs[0]["ours"]["weight_bytes_per_token"]
         out["threads"][t] = row
+        if have_llama:
+            out["llama_cpp"]["build_commit"] = pairs[0]["theirs"]["build_commit"]
         out["bandwidth"][t] = run_json([a.tutor, "bandwidth", "--threads", str(t), "--reps", "5" if a.reps > 1 else "2"])
     if not a.no_gpu:
         try:
