@@ -6,7 +6,7 @@
  * Events: `tutor-progress` (detail: Progress), `tutor-ready` (detail: Tutor), `tutor-error`.
  */
 import type { Progress } from './download.js';
-import type { TutorError } from './errors.js';
+import { TutorError } from './errors.js';
 import type { TutorChunk } from './stream.js';
 import { Tutor } from './tutor.js';
 
@@ -106,8 +106,13 @@ export class TutorChatElement extends HTMLElement {
     const model = this.getAttribute('model') ?? undefined;
     const gateway = this.getAttribute('gateway') ?? undefined;
     const workerUrl = this.getAttribute('worker') ?? undefined;
+    // The page's language (the nearest `lang` attribute) drives the policy's language rules.
+    const lang = this.closest('[lang]')?.getAttribute('lang') || undefined;
     try {
-      this.tutor = await Tutor.create({ model, gateway, workerUrl, onProgress: (p) => this.onProgress(p) });
+      // `policy`: URL of a route policy JSON (`tutor eval`'s policy.json); default: the calibrated one.
+      const policyUrl = this.getAttribute('policy');
+      const policy = policyUrl ? await fetchPolicy(policyUrl) : undefined;
+      this.tutor = await Tutor.create({ model, gateway, workerUrl, lang, policy, onProgress: (p) => this.onProgress(p) });
     } catch (e) {
       this.$('err').textContent = `The tutor could not start: ${(e as Error).message}`;
       this.$('progress').hidden = true;
@@ -212,3 +217,9 @@ export class TutorChatElement extends HTMLElement {
 }
 
 if (!customElements.get('tutor-chat')) customElements.define('tutor-chat', TutorChatElement);
+
+async function fetchPolicy(url: string): Promise<string> {
+  const res = await fetch(url);
+  if (!res.ok) throw new TutorError('invalid_input', `route policy ${url}: HTTP ${res.status}`);
+  return res.text();
+}
