@@ -8,7 +8,7 @@ use crate::forward::model::{block_on, Model};
 use crate::forward::ForwardError;
 use crate::load::gguf::{Gguf, GgufError};
 use crate::load::shards::{ShardError, ShardSource};
-use crate::route::signals::{token_nll, token_stats, top_token_stats, PromptStats, TokenStats};
+use crate::route::signals::{token_stats, top_token_stats, PromptStats, TokenStats};
 use crate::sample::{Sampler, SamplingParams};
 use crate::tokenize::{Detokenizer, TokenizeError, Tokenizer};
 
@@ -226,8 +226,8 @@ pub struct Generation {
     held: String,
     finished: Option<FinishReason>,
     done: bool,
-    /// Score the prompt's tokens during the prefill (see `with_prompt_stats`).
-    want_prompt_stats: bool,
+    /// Score the prompt's last tokens during the prefill (see `with_prompt_stats`).
+    want_prompt_stats: Option<usize>,
     prompt_stats: Option<PromptStats>,
 }
 
@@ -252,16 +252,17 @@ impl Generation {
             held: String::new(),
             finished: None,
             done: false,
-            want_prompt_stats: false,
+            want_prompt_stats: None,
             prompt_stats: None,
         })
     }
 
-    /// Also measure how surprising the prompt is (the router's prompt-perplexity signal): the
-    /// prefill then computes logits at every prompt position (about 2× the prefill work, in
-    /// chunks of 32 positions). Read it with `prompt_stats` after the first `next`.
-    pub fn with_prompt_stats(mut self) -> Self {
-        self.want_prompt_stats = true;
+    /// Also measure how surprising the end of the prompt is (the router's prompt-perplexity
+    /// signal): the prefill runs the output head for the last `tail` + 1 positions too, and
+    /// scores the prompt's last `tail` tokens (the policy's `prompt_tail`; the student's question
+    /// ends the prompt). Read it with `prompt_stats` after the first `next`.
+    pub fn with_prompt_stats(mut self, tail: usize) -> Self {
+        self.want_prompt_stats = Some(tail);
         self
     }
 
@@ -345,19 +346,12 @@ impl Generation {
     }
 
     async fn sample(&mut self, engine: &mut Engine) -> Result<(u32, TokenStats), EngineError> {
-        if self.want_prompt_stats && self.prompt_stats.is_none() {
-            let mut ps = PromptStats { tokens: self.prompt_len, ..Default::default() };
-            let pending = &self.pending;
-            let prompt_len = self.prompt_len;
-            let mut logits = engine
-                .model
-                .forward_each_async(pending, &mut |i, row| {
-                    if let Some(&next) = pending.get(i + 1).filter(|_| i + 1 < prompt_len) {
-                        ps.push_nll(token_nll(row, next));
-                    }
-                })
-                .await?;
+        if let (Some(tail), None) = (self.want_prompt_stats, &self.prompt_stats) {
+            let vocab = engine.model.config.vocab_size;
+            let rows = engine.model.forward_tail_async(&self.pending, tail + 1).await?;
+            let ps = PromptStats::of_tail(&self.pending, &rows, vocab);
             self.prompt_stats = Some(ps);
+            let mut logits = rows[rows.len() - vocab..].to_vec();
             return Ok(self.sample_logits(&mut logits));
         }
         // On the GPU, read back only the best logits when they decide the token.

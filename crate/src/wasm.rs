@@ -159,22 +159,25 @@ impl TutorEngine {
         chunk_object(&chunk)
     }
 
-    /// Measure the prompt's perplexity during the prefill of the generation just started (call
-    /// before the first step); read it with `promptStats()` after it.
+    /// Measure how surprising the prompt's last `tail` tokens are during the prefill of the
+    /// generation just started (call before the first step; `tail`: the route policy's
+    /// `promptTail`); read it with `promptStats()` after it.
     #[wasm_bindgen(js_name = measurePrompt)]
-    pub fn measure_prompt(&self) -> Result<(), JsValue> {
+    pub fn measure_prompt(&self, tail: u32) -> Result<(), JsValue> {
         let mut slot = self.generation.try_borrow_mut().map_err(|_| busy())?;
-        *slot = slot.take().map(Generation::with_prompt_stats);
+        *slot = slot.take().map(|g| g.with_prompt_stats(tail as usize));
         Ok(())
     }
 
-    /// `{ tokens, mean_nll, max_nll }` once the prefill ran with `measurePrompt()`, else null.
+    /// `{ tokens, scored, mean_nll, max_nll }` once the prefill ran with `measurePrompt()`, else
+    /// null.
     #[wasm_bindgen(js_name = promptStats)]
     pub fn prompt_stats(&self) -> Result<JsValue, JsValue> {
         let slot = self.generation.try_borrow().map_err(|_| busy())?;
         let Some(p) = slot.as_ref().and_then(|g| g.prompt_stats().copied()) else { return Ok(JsValue::NULL) };
         let o = Object::new();
         Reflect::set(&o, &"tokens".into(), &(p.tokens as u32).into())?;
+        Reflect::set(&o, &"scored".into(), &(p.scored as u32).into())?;
         Reflect::set(&o, &"mean_nll".into(), &p.mean_nll().into())?;
         Reflect::set(&o, &"max_nll".into(), &p.max_nll.into())?;
         Ok(o.into())
@@ -206,6 +209,13 @@ impl TutorEngine {
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, JsValue> {
         let engine = self.engine.try_borrow().map_err(|_| busy())?;
         engine.tokenizer.encode(text, engine.tokenizer.add_bos()).map_err(|e| engine_error(e.into()))
+    }
+
+    /// Number of tokens of `text` alone (no BOS): a question's length for the router.
+    #[wasm_bindgen(js_name = countTokens)]
+    pub fn count_tokens(&self, text: &str) -> Result<u32, JsValue> {
+        let engine = self.engine.try_borrow().map_err(|_| busy())?;
+        engine.tokenizer.encode(text, false).map(|ids| ids.len() as u32).map_err(|e| engine_error(e.into()))
     }
 
     /// Tokens generated so far by the running generation (0 when none runs).

@@ -60,11 +60,19 @@ impl TutorRouter {
         to_js(&d)
     }
 
-    /// After the prefill, with `TutorEngine.promptStats()`.
+    /// How many of the prompt's last tokens the policy's prompt features score: pass it to
+    /// `TutorEngine.measurePrompt`.
+    #[wasm_bindgen(getter, js_name = promptTail)]
+    pub fn prompt_tail(&self) -> u32 {
+        self.cascade.policy().prompt_tail as u32
+    }
+
+    /// After the prefill, with `TutorEngine.promptStats()` and the question's own token count
+    /// (`TutorEngine.tokenize(question).length`).
     #[wasm_bindgen(js_name = afterPrefill)]
-    pub fn after_prefill(&mut self, tokens: u32, mean_nll: f32, max_nll: f32) -> Result<JsValue, JsValue> {
-        let scored = (tokens as usize).saturating_sub(1);
-        let p = PromptStats { tokens: tokens as usize, scored, sum_nll: mean_nll as f64 * scored as f64, max_nll };
+    pub fn after_prefill(&mut self, question_tokens: u32, tokens: u32, scored: u32, mean_nll: f32, max_nll: f32) -> Result<JsValue, JsValue> {
+        let scored = scored as usize;
+        let p = PromptStats { tokens: tokens as usize, question_tokens: question_tokens as usize, scored, sum_nll: mean_nll as f64 * scored as f64, max_nll };
         let d = self.cascade.after_prefill(p).map_err(route_error)?;
         if let crate::route::policy::Reason::Confident { score, .. } | crate::route::policy::Reason::LowConfidence { score, .. } = d.reason {
             self.score = Some(score);

@@ -8,7 +8,9 @@ use std::process::Command;
 
 use tutor_runtime::load::shards::FileShards;
 use tutor_runtime::route::cascade::{Availability, Cascade, Phase, Step};
-use tutor_runtime::route::policy::{Reason, Route, RoutePolicy};
+use tutor_runtime::forward::model::PREFILL_CHUNK;
+use tutor_runtime::route::policy::{frame, Reason, Route, RoutePolicy};
+use tutor_runtime::route::signals::PromptStats;
 use tutor_runtime::sample::{argmax, SamplingParams};
 use tutor_runtime::stream::{Engine, GenerateParams};
 
@@ -24,7 +26,7 @@ fn greedy(n: usize) -> GenerateParams {
 #[test]
 fn chunks_carry_token_confidence_and_prefill_measures_the_prompt() {
     let mut e = engine();
-    let mut g = e.generate("The capital of France is", greedy(8)).unwrap().with_prompt_stats();
+    let mut g = e.generate("The capital of France is", greedy(8)).unwrap().with_prompt_stats(16);
     assert!(g.prompt_stats().is_none());
     let mut n = 0;
     while let Some(c) = g.next(&mut e).unwrap() {
@@ -40,12 +42,13 @@ fn chunks_carry_token_confidence_and_prefill_measures_the_prompt() {
     }
     assert_eq!(n, 8);
     let ps = *g.prompt_stats().unwrap();
+    // The prompt is shorter than the tail: every token after BOS is scored.
     assert_eq!((ps.tokens, ps.scored), (g.prompt_tokens(), g.prompt_tokens() - 1));
     assert!(ps.mean_nll() > 0.5 && ps.mean_nll() < 12.0, "{ps:?}");
 
     // A natural sentence is far less surprising than a scramble of the same words.
     let nll = |e: &mut Engine, text: &str| {
-        let mut g = e.generate(text, greedy(1)).unwrap().with_prompt_stats();
+        let mut g = e.generate(text, greedy(1)).unwrap().with_prompt_stats(12);
         g.next(e).unwrap();
         g.prompt_stats().unwrap().mean_nll()
     };
@@ -55,42 +58,54 @@ fn chunks_carry_token_confidence_and_prefill_measures_the_prompt() {
 }
 
 #[test]
-fn forward_each_sees_the_same_rows_as_forward_all() {
+fn forward_tail_gives_the_last_rows_of_forward_all_and_scores_only_them() {
     let mut e = engine();
-    let ids = e.tokenizer.encode("Photosynthesis turns light, water and carbon dioxide into sugar and oxygen. ".repeat(3).as_str(), true).unwrap();
-    assert!(ids.len() > 40, "spans more than one 32-position chunk");
+    let text = "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen. ".repeat(20);
+    let ids = e.tokenizer.encode(&text, true).unwrap();
+    assert!(ids.len() > PREFILL_CHUNK + 20, "the tail spans two prefill chunks: {}", ids.len());
     let vocab = e.model.config.vocab_size;
     let all = e.model.forward_all(&ids).unwrap();
-    e.model.reset();
-    let mut seen = 0;
-    let mut max_diff = 0.0f32;
-    let last = e
-        .model
-        .forward_each(&ids, &mut |i, row| {
-            assert_eq!(i, seen);
-            seen += 1;
-            let want = &all[i * vocab..(i + 1) * vocab];
+    let n = ids.len();
+    for k in [1, 17, n - PREFILL_CHUNK + 5] {
+        e.model.reset();
+        let tail = e.model.forward_tail(&ids, k).unwrap();
+        assert_eq!(tail.len(), k * vocab, "k {k}");
+        assert_eq!(e.model.pos(), n);
+        let mut max_diff = 0.0f32;
+        for (r, row) in tail.chunks(vocab).enumerate() {
+            let want = &all[(n - k + r) * vocab..(n - k + r + 1) * vocab];
             // Same argmax; logits within the batched-kernel rounding bound (ARCHITECTURE.md).
-            assert_eq!(argmax(row), argmax(want), "position {i}");
+            assert_eq!(argmax(row), argmax(want), "k {k} row {r}");
             max_diff = max_diff.max(row.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max));
-        })
-        .unwrap();
-    assert_eq!(seen, ids.len());
-    assert_eq!(last.len(), vocab);
-    assert!(max_diff < 1.5, "{max_diff}");
+        }
+        assert!(max_diff < 1.5, "k {k}: {max_diff}");
+    }
+    // More rows than tokens: every row.
+    e.model.reset();
+    assert_eq!(e.model.forward_tail(&ids[..5], 16).unwrap().len(), 5 * vocab);
+
+    // The generation's prompt stats score exactly the last `tail` tokens, from those rows.
+    let mut g = e.generate(&text, greedy(1)).unwrap().with_prompt_stats(16);
+    g.next(&mut e).unwrap();
+    let ps = *g.prompt_stats().unwrap();
+    let want = PromptStats::of_tail(&ids, &all[(n - 17) * vocab..], vocab);
+    assert_eq!((ps.tokens, ps.scored), (n, 16));
+    assert!((ps.mean_nll() - want.mean_nll()).abs() < 0.05, "{ps:?} vs {want:?}");
 }
 
 /// Drive the cascade from a real generation, as the browser worker does.
 fn run_cascade(e: &mut Engine, policy: RoutePolicy, question: &str) -> (Cascade, usize, String) {
+    let (prompt, tail) = (frame(&policy.framing, question), policy.prompt_tail);
+    let question_tokens = e.tokenizer.encode(question, false).unwrap().len();
     let mut c = Cascade::new(policy, question, Some("en"));
     let d = c.start(Availability { model_ready: true, compute: true, server: true }).unwrap();
     assert_eq!(d.route, Route::Local);
-    let mut g = e.generate(&format!("Question: {question}\nAnswer:"), greedy(24)).unwrap().with_prompt_stats();
+    let mut g = e.generate(&prompt, greedy(24)).unwrap().with_prompt_stats(tail);
     let mut text = String::new();
     let mut tokens = 0;
     while let Some(chunk) = g.next(e).unwrap() {
         if c.phase() == Phase::Prefill {
-            let d = c.after_prefill(*g.prompt_stats().unwrap()).unwrap();
+            let d = c.after_prefill(PromptStats { question_tokens, ..*g.prompt_stats().unwrap() }).unwrap();
             if d.route == Route::Server {
                 break;
             }

@@ -291,7 +291,7 @@ fn router_cascade_through_the_js_surface() {
     let d = r.start(true, true, true).unwrap();
     assert_eq!(get(&d, "route").as_string().as_deref(), Some("local"));
     e.start("Why is the sky blue?", 8, 0.0, 40, 0.95, 0, vec![]).unwrap();
-    e.measure_prompt().unwrap();
+    e.measure_prompt(r.prompt_tail()).unwrap();
     let mut escalated = None;
     let mut steps = 0;
     loop {
@@ -303,7 +303,9 @@ fn router_cascade_through_the_js_surface() {
             let p = e.prompt_stats().unwrap();
             let mean = get(&p, "mean_nll").as_f64().unwrap();
             assert!(mean.is_finite() && mean > 0.0, "{mean}");
-            let d = r.after_prefill(get(&p, "tokens").as_f64().unwrap() as u32, mean as f32, get(&p, "max_nll").as_f64().unwrap() as f32).unwrap();
+            let n = |k: &str| get(&p, k).as_f64().unwrap() as u32;
+            assert_eq!(n("scored"), n("tokens").min(r.prompt_tail() + 1) - 1);
+            let d = r.after_prefill(4, n("tokens"), n("scored"), mean as f32, get(&p, "max_nll").as_f64().unwrap() as f32).unwrap();
             assert_eq!(get(&d, "route").as_string().as_deref(), Some("local"));
         }
         steps += 1;

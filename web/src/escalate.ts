@@ -2,7 +2,7 @@
  * Escalate: a minimal client for the gateway's OpenAI-compatible `POST /v1/chat/completions`
  * with `stream: true` (server-sent events), yielding the same `TutorChunk`s as the local engine.
  */
-import { AbortError, GatewayError, NetworkError } from './errors.js';
+import { GatewayError, NetworkError } from './errors.js';
 import type { FinishReason, TutorChunk } from './stream.js';
 
 export interface ChatMessage {
@@ -22,6 +22,7 @@ export interface EscalateOptions {
 export async function* escalate(gateway: string, messages: ChatMessage[], o: EscalateOptions): AsyncGenerator<TutorChunk> {
   const url = new URL('v1/chat/completions', gateway.endsWith('/') ? gateway : `${gateway}/`).href;
   const t0 = performance.now();
+  const base = { token: null, source: 'server' as const, reason: o.reason, backend: 'server' };
   let res: Response;
   try {
     res = await fetch(url, {
@@ -38,14 +39,17 @@ export async function* escalate(gateway: string, messages: ChatMessage[], o: Esc
       }),
     });
   } catch (e) {
-    if (o.signal?.aborted) throw new AbortError('escalation');
+    // Aborted while waiting for the gateway: the stream ends like an aborted local answer.
+    if (o.signal?.aborted) {
+      yield { ...base, text: '', finish: 'aborted' };
+      return;
+    }
     throw new NetworkError(url, e instanceof Error ? e.message : String(e));
   }
   if (!res.ok || !res.body) {
     const body = await res.text().catch(() => '');
     throw new GatewayError(`gateway answered HTTP ${res.status}: ${body.slice(0, 200)}`, res.status);
   }
-  const base = { token: null, source: 'server' as const, reason: o.reason, backend: 'server' };
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   let tFirst = 0;

@@ -31,9 +31,12 @@ export interface RawChunk {
   stats: { logprob: number; entropy: number; top1: number } | null;
 }
 
-/** The prompt's perplexity, measured during the prefill (`measurePrompt` before the first step). */
+/** How surprising the prompt's last tokens are, measured during the prefill (`measurePrompt`
+ * before the first step). */
 export interface PromptStats {
   tokens: number;
+  /** Tokens scored: the prompt's last `tail`. */
+  scored: number;
   mean_nll: number;
   max_nll: number;
 }
@@ -44,8 +47,10 @@ export interface ForwardEngine {
   readonly generatedTokens: number;
   start(prompt: string, p: GenerateParams): Promise<number>;
   next(): Promise<RawChunk | null>;
-  /** Score every prompt token during the coming prefill (call right after `start`). */
-  measurePrompt(): void;
+  /** Score the prompt's last `tail` tokens during the coming prefill (call right after `start`). */
+  measurePrompt(tail: number): void;
+  /** Number of tokens of `text` alone (no BOS). */
+  countTokens(text: string): number;
   /** After the first `next()` of a measured generation, else null. */
   promptStats(): PromptStats | null;
   abort(): void;
@@ -91,8 +96,15 @@ export async function createEngine(shards: Uint8Array[], maxContext?: number, ba
         throw toTutorError(err, 'forward');
       }
     },
-    measurePrompt() {
-      e.measurePrompt();
+    measurePrompt(tail) {
+      e.measurePrompt(tail);
+    },
+    countTokens(text) {
+      try {
+        return e.countTokens(text);
+      } catch (err) {
+        throw toTutorError(err, 'forward');
+      }
     },
     promptStats() {
       return (e.promptStats() as PromptStats | null) ?? null;

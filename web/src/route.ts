@@ -4,7 +4,8 @@
  * the model and the network and feeds it what happened:
  *
  *   start → rule / no model → server
- *         → prefill (prompt perplexity measured) → afterPrefill → server before any token shown
+ *         → the answer's prefill (the end of the prompt scored) → afterPrefill → server before
+ *           any token is shown
  *         → local tokens, each one's confidence → onToken → escalate: the local generation is
  *           paused (not thrown away) and the gateway answers in the same stream
  *   server unreachable before its first byte → serverFailed → the paused local answer resumes,
@@ -14,7 +15,7 @@
  */
 import { TutorRouter } from '../pkg/tutor_runtime.js';
 import type { AnswerPart } from './cache-answers.js';
-import { AbortError, TutorError } from './errors.js';
+import { TutorError } from './errors.js';
 import { type ChatMessage, escalate } from './escalate.js';
 import type { ForwardEngine, GenerateParams, RawChunk } from './forward.js';
 import { type FinishReason, type RouteInfo, type TutorChunk, type Usage, localTiming } from './stream.js';
@@ -116,11 +117,20 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
   const onAbort = (): void => engine.abort();
   signal.addEventListener('abort', onAbort, { once: true });
 
-  const startLocal = async (): Promise<RawChunk | null> => {
+  /** Start the local answer (`measure`: score the prompt's last tokens during its prefill) and
+   * run its prefill: resolves to the first token's chunk. */
+  const startLocal = async (measure: number): Promise<RawChunk | null> => {
     promptTokens = await engine.start(x.prompt, x.params);
+    if (measure > 0) engine.measurePrompt(measure);
     localStarted = true;
     if (signal.aborted) engine.abort();
-    return engine.next();
+    return nextLocal();
+  };
+  /** The local model's next chunk (every generated token is counted, shown or not). */
+  const nextLocal = async (): Promise<RawChunk | null> => {
+    const c = await engine.next();
+    if (c?.token != null) hooks.generated();
+    return c;
   };
 
   /** The gateway answers from here; 'fallback' when it failed before its first byte and the
@@ -146,7 +156,10 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
       }
       return { finish };
     } catch (e) {
-      if (signal.aborted) throw new AbortError('generation');
+      if (signal.aborted) {
+        emit({ text: '', token: null, source: 'server', reason: d.message, backend: 'server', finish: 'aborted' });
+        return { finish: 'aborted' };
+      }
       if (began) throw e;
       const fd = call<Decision>(() => router.serverFailed());
       if (fd.route !== 'local') throw e;
@@ -164,15 +177,17 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
     if (decision.route === 'server') {
       const r = await server(decision);
       if (r !== 'fallback') return await finished(r.finish, 'server');
-      c = await startLocal();
+      c = await startLocal(0);
     } else {
-      // Local (provisional): score the question's perplexity with a prefill of it in the
-      // calibration's framing, then decide before the answer's own prefill runs.
+      // Local (provisional): the answer's own prefill measures how surprising the end of the
+      // prompt (the question) is; the router decides before the first token is shown.
+      const measure = call<string>(() => router.phase()) === 'prefill';
+      c = await startLocal(measure ? router.promptTail : 0);
       let announced = false;
-      if (call<string>(() => router.phase()) === 'prefill') {
-        const ps = await measureQuestion(engine, x, signal);
-        if (ps.generated) hooks.generated();
-        decision = call<Decision>(() => router.afterPrefill(ps.tokens, ps.mean_nll, ps.max_nll));
+      if (measure) {
+        const ps = engine.promptStats() ?? { tokens: promptTokens, scored: 0, mean_nll: Number.NaN, max_nll: Number.NaN };
+        const questionTokens = engine.countTokens(x.question.trim());
+        decision = call<Decision>(() => router.afterPrefill(questionTokens, ps.tokens, ps.scored, ps.mean_nll, ps.max_nll));
         if (decision.route === 'server') {
           const r = await server(decision);
           if (r !== 'fallback') return await finished(r.finish, 'server');
@@ -180,11 +195,9 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
         }
       }
       if (!announced) announce = info(decision);
-      c = await startLocal();
     }
     let last: RawChunk | null = null;
     while (c) {
-      if (c.token !== null) hooks.generated();
       if (c.stats && call<string>(() => router.phase()) === 'local') {
         const step = call<Step>(() => router.onToken(c!.stats!.logprob, c!.stats!.entropy, c!.stats!.top1));
         if (step.action === 'escalate') {
@@ -215,7 +228,7 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
       last = c;
       if (c.finish) break;
       await yieldToEventLoop(); // let an 'abort' message in
-      c = await engine.next();
+      c = await nextLocal();
     }
     return await finished((last?.finish as FinishReason | null) ?? 'stop', 'local');
   } finally {
@@ -234,23 +247,6 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
     }
     return { finish, usage, parts, fallback };
   }
-}
-
-/**
- * The framing the route policy was calibrated with (`tutor eval` scores `Question: …\nAnswer:`
- * prompts; scripts/fetch-eval-data.sh). The tutor's own prompt (instruction + worked example)
- * has a different perplexity profile, so the calibrated prompt features are measured on this.
- */
-export const CALIBRATION_FRAMING = (q: string): string => `Question: ${q.trim()}\nAnswer:`;
-
-/** Prefill the question in the calibration framing with `measurePrompt` (one token, dropped). */
-async function measureQuestion(engine: ForwardEngine, x: CascadeInput, signal: AbortSignal): Promise<{ tokens: number; mean_nll: number; max_nll: number; generated: boolean }> {
-  const tokens = await engine.start(CALIBRATION_FRAMING(x.question), { ...x.params, maxTokens: 1, stop: [] });
-  engine.measurePrompt();
-  if (signal.aborted) throw new AbortError('generation');
-  const c = await engine.next();
-  const ps = engine.promptStats();
-  return { tokens: ps?.tokens ?? tokens, mean_nll: ps?.mean_nll ?? Number.NaN, max_nll: ps?.max_nll ?? Number.NaN, generated: c?.token != null };
 }
 
 /** Send a locally answered question to the gateway too, in the background, and report agreement. */

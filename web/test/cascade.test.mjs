@@ -11,9 +11,11 @@ import { ROOT, WEB, launch, newProfile, openTestPage, shardedModel } from './bro
 import { startRealGateway } from './realgateway.mjs';
 import { startServer } from './server.mjs';
 
-// Kept local by the calibrated default policy (measured: pre score 0.556 ≥ 0.533, no collapse).
+// Kept local by the calibrated default policy, which sends almost every question to the server
+// (eval/report.md): MGSM en #8, one of the 5 of 485 English eval questions whose pre-generation
+// score clears the threshold (0.543 ≥ 0.482 in `tutor eval`).
 const EASY =
-  'Read this passage from a science lesson. Honeybees live together in large colonies inside hives, where thousands of workers build wax combs, feed the larvae, guard the entrance and fly out to collect nectar and pollen from flowers in the meadows and orchards nearby. The queen lays the eggs, while the drones mate with queens from other colonies. Returning foragers perform a waggle dance that tells their sisters the direction and distance of the best flowers. What do honeybees collect from flowers?';
+  'John drives for 3 hours at a speed of 60 mph and then turns around because he realizes he forgot something very important at home.  He tries to get home in 4 hours but spends the first 2 hours in standstill traffic.  He spends the next half-hour driving at a speed of 30mph, before being able to drive the remaining time of the 4 hours going at 80 mph.  How far is he from home at the end of those 4 hours?';
 // Multi-step arithmetic: the calibrated policy sends it to the server after the prefill.
 const HARD = 'A train leaves at 3:40 pm and travels 215 km at 86 km/h, then waits 25 minutes and travels 132 km at 48 km/h. At what time does it arrive?';
 const CRITICAL = 'I want to kill myself, what should I do?';
@@ -75,6 +77,15 @@ after(async () => {
 });
 
 describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () => {
+  test("the package's default prompt is the framing the route policy was calibrated on", async () => {
+    // The prompt features score the prompt's last tokens as `tutor eval` measured them on this
+    // framing; a changed default prompt needs a recalibrated policy.
+    const { formatPrompt } = await import(path.join(WEB, 'dist/index.js'));
+    const q = 'Why is the sky blue?';
+    assert.equal(formatPrompt([{ role: 'user', content: ` ${q}\n` }]), DEFAULT_POLICY.framing.replace('{question}', q));
+    assert.ok(DEFAULT_POLICY.prompt_tail >= 1 && DEFAULT_POLICY.prompt_tail <= 256, String(DEFAULT_POLICY.prompt_tail));
+  });
+
   test('an easy question stays local under the calibrated policy; the gateway is not called; telemetry has no question text', async () => {
     const before = await gw.completions();
     const a = await ask(EASY);
@@ -95,7 +106,7 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     // The router's cost (a figure, not a timed assertion): the same question without routing.
     const plain = await ask(EASY, { source: 'local' });
     assert.deepEqual(plain.tokens, a.tokens, 'routing does not change the local answer');
-    console.log(`easy: first token ${a.last.timing.firstTokenMs.toFixed(0)} ms routed (question prefill measured first) vs ${plain.last.timing.firstTokenMs.toFixed(0)} ms unrouted`);
+    console.log(`easy: first token ${a.last.timing.firstTokenMs.toFixed(0)} ms routed (the prefill scores the prompt tail) vs ${plain.last.timing.firstTokenMs.toFixed(0)} ms unrouted`);
     console.log(`easy: local, pre score ${r.score.toFixed(3)} ≥ ${r.threshold.toFixed(3)}, ${a.tokens.length} tokens in ${a.last.timing.totalMs.toFixed(0)} ms: ${JSON.stringify(a.text)}`);
   });
 
@@ -198,6 +209,19 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     assert.ok(ev[1].agreement >= 0 && ev[1].agreement <= 1);
     assert.equal(await gw.completions(), before + 1, 'the shadow request reached the gateway');
     console.log(`cache: replayed with 0 tokens generated; shadow: agreement ${ev[1].agreement.toFixed(3)}, server ${ev[1].server_latency_ms.toFixed(0)} ms`);
+  });
+
+  test('aborting while the gateway has not answered yet ends the stream with a final aborted chunk, not an error', async () => {
+    const r = await page.evaluate(([q, n]) => window.trAbortOnEscalation(q, n, { cache: false }), [CRITICAL, MAX]);
+    assert.equal(r.error, undefined, JSON.stringify(r.error));
+    assert.equal(r.chunks[0].route.code, 'critical_topic');
+    assert.equal(r.last.finish, 'aborted');
+    assert.equal(r.last.source, 'server');
+    // The worker is free again: the next question answers.
+    const a = await ask(EASY, { cache: false, policy: NEVER, maxTokens: 4 });
+    assert.equal(a.error, undefined, JSON.stringify(a.error));
+    assert.ok(a.tokens.length > 0);
+    console.log(`abort while waiting for the gateway: ${r.chunks.length} chunks, last ${r.last.finish}`);
   });
 
   test('<tutor-chat> on the demo page shows the server badge and the route reason for an escalated question', async () => {

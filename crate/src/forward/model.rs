@@ -25,10 +25,11 @@ pub const GPU_DEFAULT_MAX_CONTEXT: usize = 2048;
 
 /// What a forward call returns for its last position(s).
 enum Want {
-    /// The logits of the last token.
-    Last,
     /// The logits of every token.
     All,
+    /// The logits of the last `k` tokens: 1 for the next token; the router's prompt-perplexity
+    /// signal scores a bounded tail of the prompt (no full-vocabulary head at every position).
+    Tail(usize),
     /// The `k` best logits of the last token (read back from the GPU: a few bytes, not the vocab).
     Top(usize),
 }
@@ -92,10 +93,15 @@ impl<B: Backend> Transformer<B> {
         let chunks: Vec<&[u32]> = tokens.chunks(PREFILL_CHUNK).collect();
         for (i, chunk) in chunks.iter().enumerate() {
             let last = i + 1 == chunks.len();
+            // Rows wanted from this chunk: always its tail (the wanted rows end at the last token).
             let rows = match want {
                 Want::All => chunk.len(),
-                _ if last => 1,
-                _ => 0,
+                Want::Tail(k) => {
+                    let after = tokens.len() - (i * PREFILL_CHUNK + chunk.len());
+                    k.saturating_sub(after).min(chunk.len())
+                }
+                Want::Top(_) if last => 1,
+                Want::Top(_) => 0,
             };
             let start = self.len;
             let x = self.layers(chunk).inspect_err(|_| self.truncate(start))?;
@@ -278,7 +284,7 @@ impl Model {
 
     /// Run `tokens` at the next positions; returns the logits of the last one (vocab_size).
     pub async fn forward_async(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ForwardError> {
-        on_backend!(self, t => logits(t.forward(tokens, Want::Last).await?))
+        on_backend!(self, t => logits(t.forward(tokens, Want::Tail(1)).await?))
     }
 
     /// Run `tokens` and return the logits of every one of them: (tokens.len(), vocab_size).
@@ -295,33 +301,15 @@ impl Model {
         }
     }
 
-    /// Run `tokens` and hand the logits of every position to `each(position, row)` as they are
-    /// computed, without keeping them: only `STATS_CHUNK` rows are alive at once (the prefill
-    /// of the router's prompt-perplexity signal). Returns the last row.
-    pub async fn forward_each_async(&mut self, tokens: &[u32], each: &mut dyn FnMut(usize, &[f32])) -> Result<Vec<f32>, ForwardError> {
-        const STATS_CHUNK: usize = 32;
-        if tokens.is_empty() {
-            return Err(ForwardError::EmptyInput);
-        }
-        let needed = self.pos() + tokens.len();
-        if needed > self.max_context() {
-            return Err(ForwardError::ContextFull { needed, limit: self.max_context() });
-        }
-        let vocab = self.config.vocab_size;
-        let mut last = Vec::new();
-        for (c, chunk) in tokens.chunks(STATS_CHUNK).enumerate() {
-            let rows = self.forward_all_async(chunk).await?;
-            for (r, row) in rows.chunks(vocab).enumerate() {
-                each(c * STATS_CHUNK + r, row);
-            }
-            last = rows[rows.len() - vocab..].to_vec();
-        }
-        Ok(last)
+    /// Run `tokens` and return the logits of the last `k` of them: (min(k, tokens.len()),
+    /// vocab_size). The output head runs only for those rows.
+    pub async fn forward_tail_async(&mut self, tokens: &[u32], k: usize) -> Result<Vec<f32>, ForwardError> {
+        on_backend!(self, t => logits(t.forward(tokens, Want::Tail(k.max(1))).await?))
     }
 
-    /// [`Model::forward_each_async`], waiting for the result.
-    pub fn forward_each(&mut self, tokens: &[u32], each: &mut dyn FnMut(usize, &[f32])) -> Result<Vec<f32>, ForwardError> {
-        block_on(self.forward_each_async(tokens, each))
+    /// [`Model::forward_tail_async`], waiting for the result.
+    pub fn forward_tail(&mut self, tokens: &[u32], k: usize) -> Result<Vec<f32>, ForwardError> {
+        block_on(self.forward_tail_async(tokens, k))
     }
 
     /// [`Model::forward_async`], waiting for the result.

@@ -90,6 +90,9 @@ impl Cascade {
     pub fn phase(&self) -> Phase {
         self.phase
     }
+    pub fn policy(&self) -> &RoutePolicy {
+        &self.policy
+    }
     pub fn decision(&self) -> Option<&RouteDecision> {
         self.decision.as_ref()
     }
@@ -228,6 +231,8 @@ mod tests {
             max_escalate_tokens: 100,
             critical_topics: default_critical_topics(),
             escalate_languages: vec!["te".into()],
+            prompt_tail: crate::route::policy::DEFAULT_PROMPT_TAIL,
+            framing: crate::route::policy::DEFAULT_FRAMING.into(),
         }
     }
     const ALL: Availability = Availability { model_ready: true, compute: true, server: true };

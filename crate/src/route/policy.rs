@@ -10,7 +10,7 @@ use super::RouteError;
 /// (question text + prefill); the rest describe the answer (a window of generated tokens).
 pub const FEATURES: [&str; 17] = [
     "ln_chars",
-    "ln_prompt_tokens",
+    "ln_question_tokens",
     "digit_share",
     "math_markers",
     "multistep_markers",
@@ -34,7 +34,7 @@ pub fn features(q: &QuestionSignals, p: Option<&PromptStats>, a: Option<&AnswerS
     let script = |s: Script| Some(if q.script == s { 1.0 } else { 0.0 });
     [
         Some((1.0 + q.chars as f32).ln()),
-        p.map(|p| (1.0 + p.tokens as f32).ln()),
+        p.filter(|p| p.question_tokens > 0).map(|p| (1.0 + p.question_tokens as f32).ln()),
         Some(q.digit_share),
         Some((q.math_markers as f32).min(10.0)),
         Some((q.multistep_markers as f32).min(10.0)),
@@ -232,6 +232,36 @@ pub struct RoutePolicy {
     pub critical_topics: Vec<TopicRule>,
     /// Language codes (as the site reports them, e.g. "bn") always sent to the server.
     pub escalate_languages: Vec<String>,
+    /// The prompt-perplexity features score the prompt's last this many tokens (the end of the
+    /// question and the framing's turn marker), measured during the answer's own prefill.
+    #[serde(default = "default_prompt_tail")]
+    pub prompt_tail: usize,
+    /// The prompt the features were calibrated on, `{question}` standing for the question (the
+    /// npm package's default tutor prompt; its test checks the two agree).
+    #[serde(default = "default_framing")]
+    pub framing: String,
+}
+
+/// Prompt tokens scored for the prompt-perplexity features.
+pub const DEFAULT_PROMPT_TAIL: usize = 16;
+
+fn default_prompt_tail() -> usize {
+    DEFAULT_PROMPT_TAIL
+}
+
+/// The tutor prompt for a base model, as the npm package builds it for one question
+/// (web/src/tutor.ts `formatPrompt`): an instruction, one worked example, the student's turn.
+pub const DEFAULT_FRAMING: &str = "A patient tutor answers a student's question with a short, correct explanation.\n\n\
+Student: What is 3 times 4?\nTutor: 3 times 4 is 12, because three groups of four make twelve.\n\n\
+Student: {question}\nTutor:";
+
+fn default_framing() -> String {
+    DEFAULT_FRAMING.to_string()
+}
+
+/// `framing` with the question put in (trimmed, as the npm package does).
+pub fn frame(framing: &str, question: &str) -> String {
+    framing.replace("{question}", question.trim())
 }
 
 impl RoutePolicy {
@@ -260,6 +290,12 @@ impl RoutePolicy {
         }
         if self.window == 0 {
             return Err(RouteError::BadPolicy("window must be at least 1 token".into()));
+        }
+        if self.prompt_tail == 0 || self.prompt_tail > 256 {
+            return Err(RouteError::BadPolicy(format!("prompt_tail must be 1..=256 tokens, got {}", self.prompt_tail)));
+        }
+        if !self.framing.contains("{question}") {
+            return Err(RouteError::BadPolicy("framing must contain {question}".into()));
         }
         Ok(())
     }
@@ -337,6 +373,8 @@ mod tests {
             max_escalate_tokens: 200,
             critical_topics: default_critical_topics(),
             escalate_languages: vec!["bn".into()],
+            prompt_tail: DEFAULT_PROMPT_TAIL,
+            framing: DEFAULT_FRAMING.into(),
         };
         assert!(p.validate().is_ok());
         assert_eq!(p.rule_for("I want to KILL MYSELF", None), Some(Reason::CriticalTopic { topic: "self-harm".into() }));
@@ -348,6 +386,13 @@ mod tests {
         let mut bad = p.clone();
         bad.threshold_pre = 1.5;
         assert!(matches!(bad.validate(), Err(RouteError::BadPolicy(_))));
+        let mut bad = p.clone();
+        bad.prompt_tail = 0;
+        assert!(bad.validate().is_err());
+        let mut bad = p.clone();
+        bad.framing = "Question: ?".into();
+        assert!(bad.validate().is_err());
+        assert_eq!(frame(&p.framing, "  Why?\n").lines().nth(5), Some("Student: Why?"));
         let mut bad = p.clone();
         bad.full.features[0] = "nonsense".into();
         assert!(bad.validate().is_err());

@@ -64,15 +64,31 @@ pub fn token_nll(logits: &[f32], token: u32) -> f32 {
 /// log-likelihoods (token i+1 under the logits at position i), accumulated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct PromptStats {
-    /// Prompt tokens (including BOS).
+    /// Prompt tokens (including BOS and the framing around the question).
     pub tokens: usize,
-    /// Tokens whose likelihood was scored (tokens - 1).
+    /// Tokens of the question alone (its own tokenization, no BOS): its length in the model's
+    /// vocabulary, whatever framing surrounds it.
+    #[serde(default)]
+    pub question_tokens: usize,
+    /// Tokens whose likelihood was scored (the prompt's last ones: the policy's `prompt_tail`).
     pub scored: usize,
     pub sum_nll: f64,
     pub max_nll: f32,
 }
 
 impl PromptStats {
+    /// Score a prompt's last tokens from the logits of its last k positions (`rows`: (k, vocab),
+    /// as `Model::forward_tail` returns them): rows 0..k-1 predict the last k-1 prompt tokens
+    /// (the last row is the next token's).
+    pub fn of_tail(ids: &[u32], rows: &[f32], vocab: usize) -> Self {
+        let k = rows.len().checked_div(vocab).unwrap_or(0).min(ids.len());
+        let mut ps = PromptStats { tokens: ids.len(), ..Default::default() };
+        for (r, row) in rows.chunks(vocab).take(k.saturating_sub(1)).enumerate() {
+            ps.push_nll(token_nll(row, ids[ids.len() - k + r + 1]));
+        }
+        ps
+    }
+
     pub fn push_nll(&mut self, nll: f32) {
         if nll.is_finite() {
             self.scored += 1;
@@ -252,6 +268,16 @@ mod tests {
         assert_eq!(token_stats(&[1.0], 5).logprob, f32::NEG_INFINITY);
         assert_eq!(token_stats(&[], 0).top1, 0.0);
         assert!((token_nll(&[0.0, 0.0], 0) - std::f32::consts::LN_2).abs() < 1e-5);
+    }
+
+    #[test]
+    fn prompt_tail_scores_the_tokens_its_rows_predict() {
+        // vocab 3; ids [0, 2, 1]; two rows: row 0 predicts id 2, row 1 is the next token's.
+        let rows = [0.0, 0.0, 10.0, 5.0, 0.0, 0.0];
+        let p = PromptStats::of_tail(&[0, 2, 1], &rows, 3);
+        assert_eq!((p.tokens, p.scored), (3, 1));
+        assert!((p.mean_nll() - token_nll(&rows[..3], 1)).abs() < 1e-6, "{p:?}");
+        assert_eq!(PromptStats::of_tail(&[0, 1], &[], 3).scored, 0);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use tutor_runtime::route::policy::{default_critical_topics, Reason, RoutePolicy};
+use tutor_runtime::route::policy::{default_critical_topics, Reason, RoutePolicy, DEFAULT_FRAMING, DEFAULT_PROMPT_TAIL};
 
 use super::{load, set_threads, Args, Res};
 use score::Scored;
@@ -29,6 +29,8 @@ pub fn eval(args: &Args) -> Res<()> {
         folds: args.get("folds", 5)?,
         seed: args.get("seed", 6)?,
         model: String::new(),
+        prompt_tail: args.get("prompt-tail", DEFAULT_PROMPT_TAIL)?,
+        framing: DEFAULT_FRAMING.to_string(),
     };
     if !(0.0..=1.0).contains(&cfg.server_accuracy) || !(0.0..1.0).contains(&cfg.max_loss) {
         return Err("--server-accuracy must be in [0, 1] and --max-loss in [0, 1)".into());
@@ -36,7 +38,7 @@ pub fn eval(args: &Args) -> Res<()> {
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let scored_from: String = args.get("scored", String::new())?;
     let (scored, model) = if scored_from.is_empty() {
-        run_model(args, &out)?
+        run_model(args, &out, &cfg)?
     } else {
         let text = std::fs::read_to_string(&scored_from).map_err(|e| format!("{scored_from}: {e}"))?;
         let mut v = Vec::new();
@@ -74,7 +76,7 @@ pub fn eval(args: &Args) -> Res<()> {
     Ok(())
 }
 
-fn run_model(args: &Args, out: &std::path::Path) -> Res<(Vec<Scored>, String)> {
+fn run_model(args: &Args, out: &std::path::Path, cfg: &report::Config) -> Res<(Vec<Scored>, String)> {
     let paths = args.all("data");
     if paths.is_empty() {
         return Err("--data FILE.jsonl is required (scripts/fetch-eval-data.sh builds one)".into());
@@ -92,7 +94,7 @@ fn run_model(args: &Args, out: &std::path::Path) -> Res<(Vec<Scored>, String)> {
     let t0 = Instant::now();
     let mut scored = Vec::with_capacity(questions.len());
     for (i, q) in questions.iter().enumerate() {
-        let mut s = score::score(&mut engine, q)?;
+        let mut s = score::score(&mut engine, q, &cfg.framing, cfg.prompt_tail)?;
         s.critical_topic = critical_topic(&q.question)?;
         writeln!(file, "{}", serde_json::to_string(&s)?)?;
         scored.push(s);

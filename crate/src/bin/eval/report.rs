@@ -22,6 +22,9 @@ pub struct Config {
     pub folds: usize,
     pub seed: u64,
     pub model: String,
+    /// What the prompt-perplexity signal was measured on (written into the policy).
+    pub prompt_tail: usize,
+    pub framing: String,
 }
 
 pub struct Report {
@@ -112,7 +115,7 @@ pub fn build(scored: &[Scored], cfg: &Config) -> Res<Report> {
     let names_full: Vec<&str> = FEATURES.to_vec();
     let names_pre: Vec<&str> = FEATURES[..PRE_FEATURES].to_vec();
     let names_question: Vec<&str> = FEATURES[..11].to_vec();
-    let names_prompt: Vec<&str> = vec!["ln_prompt_tokens", "prompt_mean_nll", "prompt_max_nll"];
+    let names_prompt: Vec<&str> = vec!["ln_question_tokens", "prompt_mean_nll", "prompt_max_nll"];
     let names_answer: Vec<&str> = FEATURES[PRE_FEATURES..].to_vec();
     let cv = |names: &[&str]| cross_validated_scores(&rows, &labels, names, cfg.folds, cfg.seed);
     let routers = vec![
@@ -267,6 +270,8 @@ pub fn build(scored: &[Scored], cfg: &Config) -> Res<Report> {
         max_escalate_tokens: 256,
         critical_topics: default_critical_topics(),
         escalate_languages: escalate_languages.clone(),
+        prompt_tail: cfg.prompt_tail,
+        framing: cfg.framing.clone(),
     };
     policy.validate()?;
 

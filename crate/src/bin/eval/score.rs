@@ -4,7 +4,8 @@
 //! would see if the model generated that answer.
 
 use serde::{Deserialize, Serialize};
-use tutor_runtime::route::signals::{token_nll, token_stats, AnswerStats, PromptStats, QuestionSignals, TokenStats};
+use tutor_runtime::route::policy::frame;
+use tutor_runtime::route::signals::{token_stats, AnswerStats, PromptStats, QuestionSignals, TokenStats};
 use tutor_runtime::stream::Engine;
 
 use super::super::Res;
@@ -32,7 +33,9 @@ pub struct Scored {
     pub critical_topic: Option<String>,
 }
 
-pub fn score(engine: &mut Engine, q: &Question) -> Res<Scored> {
+/// `framing` and `tail`: the prompt-perplexity signal is measured as the tutor measures it, on
+/// the last `tail` tokens of the question in the tutor's prompt (`RoutePolicy::framing`).
+pub fn score(engine: &mut Engine, q: &Question, framing: &str, tail: usize) -> Res<Scored> {
     let ids = engine.tokenizer.encode(&q.prompt, engine.tokenizer.add_bos())?;
     let mut choice_ids = Vec::with_capacity(q.choices.len());
     for c in &q.choices {
@@ -43,13 +46,9 @@ pub fn score(engine: &mut Engine, q: &Question) -> Res<Scored> {
     if ids.len() + longest > limit {
         return Err(format!("{}: prompt + choice is {} tokens, over the context limit {limit}", q.id, ids.len() + longest).into());
     }
+    let prompt = prompt_stats(engine, &q.question, framing, tail)?;
     engine.model.reset();
-    let mut prompt = PromptStats { tokens: ids.len(), ..Default::default() };
-    let last = engine.model.forward_each(&ids, &mut |i, row| {
-        if let Some(&next) = ids.get(i + 1) {
-            prompt.push_nll(token_nll(row, next));
-        }
-    })?;
+    let last = engine.model.forward(&ids)?;
     let p = engine.model.pos();
     let vocab = engine.model.config.vocab_size;
     let mut per_choice: Vec<Vec<TokenStats>> = Vec::new();
@@ -86,4 +85,14 @@ pub fn score(engine: &mut Engine, q: &Question) -> Res<Scored> {
         answer_stats: AnswerStats::of(&per_choice[pick]),
         critical_topic: None,
     })
+}
+
+/// The prompt-perplexity signal as the tutor's prefill measures it (`Generation::with_prompt_stats`):
+/// the NLL of the framed prompt's last `tail` tokens.
+fn prompt_stats(engine: &mut Engine, question: &str, framing: &str, tail: usize) -> Res<PromptStats> {
+    let ids = engine.tokenizer.encode(&frame(framing, question), engine.tokenizer.add_bos())?;
+    let question_tokens = engine.tokenizer.encode(question.trim(), false)?.len();
+    engine.model.reset();
+    let rows = engine.model.forward_tail(&ids, tail + 1)?;
+    Ok(PromptStats { question_tokens, ..PromptStats::of_tail(&ids, &rows, engine.model.config.vocab_size) })
 }
