@@ -1,26 +1,34 @@
 //! Matrix × vectors, shared by the `matvec_*` kernels: `y[t] = W · x[t]` for W (rows, cols)
 //! kept in its raw GGUF block layout and `n` activation rows `x` (n, cols). Output `y` is
-//! (n, rows), f32. Float matrices take f32 activations (`matvec.wgsl`); quantized ones take
-//! activations quantized by `quantize_q8_0` / `quantize_q8_k` and compute the CPU backend's
-//! integer dot products in its summation order (`matvec_quant.wgsl`). The per-format block
-//! decoding is in `matvec_<format>.wgsl`.
+//! (n, rows), f32. Every kernel starts with `matvec.wgsl` (bindings, params, tiling, the
+//! workgroup reduction). Float matrices take f32 activations (`matvec_float.wgsl`); quantized
+//! ones take activations quantized by `quantize_q8_0` / `quantize_q8_k` and compute the CPU
+//! backend's integer dot products in its summation order (`matvec_quant.wgsl`). The per-format
+//! block decoding is in `matvec_<format>.wgsl`.
 
 use super::quantize_q8_0::{encode_quantize_q8_0, out_len as q8_0_len};
 use super::quantize_q8_k::{encode_quantize_q8_k, out_len as q8_k_len};
 use super::{as_u32, GpuContext, GpuError, Kernel};
 
-/// The shared body of the float matvec kernels (bindings, main loop, reduction).
+/// What every matvec kernel shares: bindings, params, tiling, the workgroup reduction.
 pub const MATVEC: &str = include_str!("matvec.wgsl");
 
-/// The shared body of the quantized matvec kernels (quantized activations, ggml's order).
+/// The shared body of the float matvec kernels (after [`MATVEC`]).
+pub const MATVEC_FLOAT: &str = include_str!("matvec_float.wgsl");
+
+/// The shared body of the quantized matvec kernels (after [`MATVEC`]; quantized activations,
+/// ggml's order).
 pub const MATVEC_QUANT: &str = include_str!("matvec_quant.wgsl");
 
-/// A once-rounded fma from plain f32 operations (WGSL's `fma` may be unfused).
-pub const FMA_EXACT: &str = include_str!("fma_exact.wgsl");
-
-/// Rows of W per workgroup and activation rows per pass (`RPW`, `TT` in matvec.wgsl).
+/// Rows of W per workgroup of 64 invocations and activation rows per pass: the kernels'
+/// `override` constants `RPW` and `TT` (matvec.wgsl), set from here at pipeline creation.
 const RPW: usize = 16;
 const TT: usize = 4;
+
+/// The pipeline constants of a matvec dispatch.
+fn constants() -> [(&'static str, f64); 2] {
+    [("RPW", RPW as f64), ("TT", TT as f64)]
+}
 
 /// Weight block formats with a GPU matvec kernel (floats count as one-weight blocks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,7 +220,7 @@ pub fn encode_matvec(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, w: &G
         let groups_x = groups.min(max);
         let groups_y = groups.div_ceil(groups_x);
         let params = ctx.uniform_u32("matvec params", &[part.rows as u32, w.cols as u32, n as u32, groups_x as u32, w.rows as u32, part.row_start as u32, 0]);
-        ctx.encode_dispatch(encoder, w.format.kernel(), &[&part.buffer, x, y, &params], [groups_x as u32, groups_y as u32, tiles as u32])?;
+        ctx.encode_dispatch_with(encoder, w.format.kernel(), &constants(), &[&part.buffer, x, y, &params], [groups_x as u32, groups_y as u32, tiles as u32])?;
     }
     Ok(())
 }
