@@ -22,12 +22,19 @@ pub const MATVEC_QUANT: &str = include_str!("matvec_quant.wgsl");
 
 /// Rows of W per workgroup of 64 invocations and activation rows per pass: the kernels'
 /// `override` constants `RPW` and `TT` (matvec.wgsl), set from here at pipeline creation.
+/// TT = 4 decodes each weight once for four activation rows (prefill); a single activation row
+/// (every decode step) gets a TT = 1 pipeline, whose one-row path computes what row 0 of the
+/// four-row one does, in the same order, without the other three rows' loads and arithmetic.
 const RPW: usize = 16;
 const TT: usize = 4;
 
-/// The pipeline constants of a matvec dispatch.
-fn constants() -> [(&'static str, f64); 2] {
-    [("RPW", RPW as f64), ("TT", TT as f64)]
+/// Activation rows per pass for `n` rows.
+const fn tile_rows(n: usize) -> usize {
+    if n == 1 {
+        1
+    } else {
+        TT
+    }
 }
 
 /// Weight block formats with a GPU matvec kernel (floats count as one-weight blocks).
@@ -211,16 +218,18 @@ pub fn encode_matvec(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, w: &G
     if n == 0 {
         return Ok(());
     }
-    if n.div_ceil(TT) > max {
-        return Err(GpuError::Shape(format!("matvec: {n} activation rows, at most {max} per dispatch")));
+    let tt = tile_rows(n);
+    let tiles = n.div_ceil(tt);
+    if tiles > max {
+        return Err(GpuError::Shape(format!("matvec: {n} activation rows, at most {} per dispatch", max * tt)));
     }
-    let tiles = n.div_ceil(TT);
+    let constants = [("RPW", RPW as f64), ("TT", tt as f64)];
     for part in &w.parts {
         let groups = part.rows.div_ceil(RPW);
         let groups_x = groups.min(max);
         let groups_y = groups.div_ceil(groups_x);
         let params = ctx.uniform_u32("matvec params", &[part.rows as u32, w.cols as u32, n as u32, groups_x as u32, w.rows as u32, part.row_start as u32, 0]);
-        ctx.encode_dispatch_with(encoder, w.format.kernel(), &constants(), &[&part.buffer, x, y, &params], [groups_x as u32, groups_y as u32, tiles as u32])?;
+        ctx.encode_dispatch_with(encoder, w.format.kernel(), &constants, &[&part.buffer, x, y, &params], [groups_x as u32, groups_y as u32, tiles as u32])?;
     }
     Ok(())
 }

@@ -30,7 +30,8 @@ fn opaque_zero() -> u32 {
 // workgroup count and the barriers down (llvmpipe and SwiftShader pay per workgroup and per
 // barrier); TT activation rows per pass decode each weight once for all of them (prefill).
 // RPW and TT are set by matvec.rs (its dispatch arithmetic and the kernels share one
-// definition).
+// definition): TT = 4 for prefill, TT = 1 for a single activation row (decode), where the
+// kernels take a one-row path with the same arithmetic as row 0 of the four-row one.
 override RPW: u32;
 override TT: u32;
 override TPR: u32 = 64u / RPW;

@@ -50,6 +50,33 @@ fn matvec_row(wid: vec3<u32>, lid: u32) {
     let d_base = params.n * params.cols;
     let dr = vec4<u32>(d_base) + tr * nb;
     let sr = vec4<u32>(d_base + params.n * nb) + tr * (params.cols / 32u);
+    if (TT == 1u) {
+        // One activation row: acc = (lanes lane, lane + 4, mins lane, unused), one fma_exact4.
+        var acc = vec4<f32>(0.0);
+        if (tl.row < params.rows) {
+            for (var b = 0u; b < nb; b++) {
+                let boff = (tl.row * nb + b) * BLOCK_BYTES;
+                var s = vec2<f32>(0.0);
+                for (var g = 0u; g < BLOCK_ELEMS / 32u; g++) {
+                    let e = g * 32u + 4u * lane;
+                    let xi = xr.x + ((b * BLOCK_ELEMS + e) >> 2u);
+                    s += vec2<f32>(dot(ints4(boff, e), x[xi]), dot(ints4(boff, e + 16u), x[xi + 4u]));
+                }
+                let dx = xs(dr.x + b);
+                let d = dx * block_d(boff);
+                var dm = 0.0;
+                var p = 0.0;
+                if (HAS_MIN) {
+                    dm = -(dx * block_dmin(boff));
+                    p = mins_term(block_mins(boff, lane), sr.x, b, lane);
+                }
+                acc = fma_exact4(vec4<f32>(d, d, dm, 0.0), vec4<f32>(s, p, 0.0), acc);
+            }
+        }
+        let sum = row_sum(lid, vec4<f32>(acc.x + acc.y, acc.z, 0.0, 0.0));
+        store_rows(tl, vec4<f32>(select(sum.x, sum.x + sum.y, HAS_MIN)));
+        return;
+    }
     var acc_lo = vec4<f32>(0.0);
     var acc_hi = vec4<f32>(0.0);
     var acc_m = vec4<f32>(0.0);
