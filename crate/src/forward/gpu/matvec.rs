@@ -88,13 +88,17 @@ impl QuantFormat {
     }
 
     /// f32 of the activations this format's kernel reads for `len` input values (quantized
-    /// formats: q, scales and sums; see [`encode_activations`]).
+    /// formats: q, scales and sums; see [`encode_activations`]), rounded up to whole vec4s: the
+    /// kernels bind x as `array<vec4<f32>>`, whose length WebGPU takes as the binding's whole
+    /// vec4s, clamping reads past them (in Chromium a (48, 512) Q4_K matvec read another
+    /// sub-block's sums for its last one).
     pub const fn activation_len(self, len: usize) -> usize {
-        match self {
+        let floats = match self {
             Self::F32 | Self::F16 => len,
             Self::Q4_0 | Self::Q8_0 | Self::Q5_0 => q8_0_len(len),
             Self::Q4K | Self::Q6K => q8_k_len(len),
-        }
+        };
+        floats.next_multiple_of(4)
     }
 
     pub const fn kernel(self) -> &'static Kernel {
