@@ -1,4 +1,5 @@
-//! The WebGPU device, a pipeline cache keyed by kernel name, buffer upload and f32 readback.
+//! The WebGPU device, a pipeline cache keyed by kernel name and `override` constants, buffer
+//! upload and f32 readback.
 //!
 //! Errors never panic: wgpu's default handler for uncaptured errors panics, so the context
 //! installs one that records them, and they come back as [`GpuError::Validation`] from the next
