@@ -83,13 +83,13 @@ fn check(what: &str, got: &[f32], w: &[f32], x: &[f32], rows: usize, cols: usize
     assert!(nmse < NMSE_BUDGET, "{what}: NMSE {nmse:e} over the budget {NMSE_BUDGET:e}");
 }
 
-/// `got` must equal the CPU backend's `want` bit for bit.
+/// `got` must equal `want` (the CPU backend's, unless `what` says otherwise) bit for bit.
 fn check_exact(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: output length");
     let differ: Vec<usize> = (0..got.len()).filter(|&i| got[i].to_bits() != want[i].to_bits()).collect();
-    eprintln!("{what}: {} of {} outputs differ from the CPU backend's", differ.len(), got.len());
+    eprintln!("{what}: {} of {} outputs differ from the reference", differ.len(), got.len());
     if let Some(&i) = differ.first() {
-        panic!("{what}: y[{i}] = {} (bits {:#x}), CPU {} (bits {:#x}); {} differ", got[i], got[i].to_bits(), want[i], want[i].to_bits(), differ.len());
+        panic!("{what}: y[{i}] = {} (bits {:#x}), reference {} (bits {:#x}); {} differ", got[i], got[i].to_bits(), want[i], want[i].to_bits(), differ.len());
     }
 }
 
@@ -512,6 +512,37 @@ fn matvec_f16_matches_reference() {
 #[test]
 fn matvec_f32_matches_reference() {
     run_k_quant(GgmlDType::F32, QuantFormat::F32, "matvec_f32");
+}
+
+/// A single activation row (every decode step) runs the kernels' one-row pipeline (TT = 1),
+/// several rows the four-row one (TT = 4): for every format, each row of a 5-row batch must
+/// equal the same row run alone, bit for bit (same arithmetic, same summation order).
+#[test]
+fn matvec_single_row_equals_its_row_in_a_batch() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(0x5151_7e57);
+    let formats = [
+        (GgmlDType::F32, QuantFormat::F32),
+        (GgmlDType::F16, QuantFormat::F16),
+        (GgmlDType::Q4_0, QuantFormat::Q4_0),
+        (GgmlDType::Q8_0, QuantFormat::Q8_0),
+        (GgmlDType::Q5_0, QuantFormat::Q5_0),
+        (GgmlDType::Q4K, QuantFormat::Q4K),
+        (GgmlDType::Q6K, QuantFormat::Q6K),
+    ];
+    let (rows, cols, n) = (333, 1024, 5);
+    for (dtype, format) in formats {
+        let data: Vec<f32> = (0..rows * cols).map(|i| rng.f32() * (0.05 + (i / 32 % 13) as f32 * 0.1)).collect();
+        let t = Tensor::from_vec(data, (rows, cols), &Device::Cpu).expect("tensor");
+        let bytes = QTensor::quantize(&t, dtype).and_then(|q| q.data().map(|d| d.into_owned())).expect("quantize");
+        let gm = GpuMatrix::upload(ctx, "w", format, rows, cols, &bytes).expect("upload");
+        let x = rng.vec(n * cols, 3.0);
+        let batch = matvec(ctx, &gm, &x, n).expect("batch");
+        for (i, xr) in x.chunks_exact(cols).enumerate() {
+            let one = matvec(ctx, &gm, xr, 1).expect("one row");
+            check_exact(&format!("{format:?} ({rows}, {cols}) row {i} alone vs in a batch of {n}"), &one, &batch[i * rows..][..rows]);
+        }
+    }
 }
 
 #[test]

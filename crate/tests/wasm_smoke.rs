@@ -182,7 +182,8 @@ fn corrupt_model_is_a_typed_js_error() {
 }
 
 /// WGSL kernels on the browser's WebGPU (SwiftShader in headless Chromium, no `shader-f16`):
-/// rmsnorm and the Q8_0 / Q5_0 matvecs against CPU references on the same dequantized weights.
+/// rmsnorm and the Q8_0 / Q5_0 matvecs against CPU references on the same dequantized weights,
+/// and every matvec format's one-row (decode) and four-row (prefill) pipelines.
 #[wasm_bindgen_test]
 async fn gpu_kernels_run_on_browser_webgpu() {
     use tutor_runtime::forward::cpu::q8_matmul::{matmul_q8, BlockFormat, Q8Matrix};
@@ -231,6 +232,42 @@ async fn gpu_kernels_run_on_browser_webgpu() {
         // NMSE 1.5e-14 for Q8_0.
         let want: Vec<f64> = xs.chunks_exact(cols).flat_map(|xr| matmul_q8(&m, xr, 1)).map(|v| v as f64).collect();
         assert!(nmse(&got, &want) < 1e-12, "{format:?} NMSE {:e} against the CPU kernel", nmse(&got, &want));
+    }
+
+    // Every matvec kernel, both pipelines: a single activation row (decode, TT = 1) must give
+    // the bits of the same row in a batch (TT = 4), and the batch must be near the f64 dot
+    // products of the dequantized weights (the quantized kernels round activations to 8 bits:
+    // NMSE ~1e-5; a wrong nibble or scale gives > 1e-2).
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::{Device, Tensor};
+    let (rows, cols, n) = (48, 512, 3);
+    let formats = [
+        (GgmlDType::F32, QuantFormat::F32, 1e-12),
+        (GgmlDType::F16, QuantFormat::F16, 1e-12),
+        (GgmlDType::Q4_0, QuantFormat::Q4_0, 1e-4),
+        (GgmlDType::Q8_0, QuantFormat::Q8_0, 1e-4),
+        (GgmlDType::Q5_0, QuantFormat::Q5_0, 1e-4),
+        (GgmlDType::Q4K, QuantFormat::Q4K, 1e-4),
+        (GgmlDType::Q6K, QuantFormat::Q6K, 1e-4),
+    ];
+    for (dtype, qf, budget) in formats {
+        let data: Vec<f32> = (0..rows * cols).map(|i| ((next() % 2001) as f32 / 1000.0 - 1.0) * (0.1 + (i / 32 % 7) as f32 * 0.2)).collect();
+        let q = QTensor::quantize(&Tensor::from_vec(data, (rows, cols), &Device::Cpu).unwrap(), dtype).unwrap();
+        let bytes = q.data().unwrap().into_owned();
+        let w: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let xs: Vec<f32> = (0..n * cols).map(|_| (next() % 2001) as f32 / 500.0 - 2.0).collect();
+        let gm = GpuMatrix::upload(&ctx, "w", qf, rows, cols, &bytes).expect("upload");
+        let batch = matvec_async(&ctx, &gm, &xs, n).await.expect("matvec batch");
+        let want: Vec<f64> = xs
+            .chunks_exact(cols)
+            .flat_map(|xr| w.chunks_exact(cols).map(move |wr| wr.iter().zip(xr).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>()))
+            .collect();
+        assert!(nmse(&batch, &want) < budget, "{qf:?} NMSE {:e} against the dequantized weights", nmse(&batch, &want));
+        for (t, xr) in xs.chunks_exact(cols).enumerate() {
+            let one = matvec_async(&ctx, &gm, xr, 1).await.expect("matvec one row");
+            let same = one.iter().zip(&batch[t * rows..][..rows]).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{qf:?}: row {t} alone differs from row {t} of the batch");
+        }
     }
 }
 

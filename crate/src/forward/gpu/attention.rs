@@ -5,7 +5,7 @@
 use super::{as_u32, grid, need, GpuContext, GpuError, Kernel};
 use crate::forward::cpu::attention::AttentionShape;
 
-pub const KERNEL: Kernel = Kernel { name: "attention", sources: &[include_str!("reduce.wgsl"), include_str!("attention.wgsl")] };
+pub const KERNEL: Kernel = Kernel { name: "attention", sources: &[super::REDUCE, include_str!("attention.wgsl")] };
 
 /// f32 values the `scores` scratch buffer of [`encode_attention`] needs for `n` query rows at
 /// `start_pos..start_pos + n`.

@@ -1,4 +1,5 @@
-//! The WebGPU device, a pipeline cache keyed by kernel name, buffer upload and f32 readback.
+//! The WebGPU device, a pipeline cache keyed by kernel name and `override` constants, buffer
+//! upload and f32 readback.
 //!
 //! Errors never panic: wgpu's default handler for uncaptured errors panics, so the context
 //! installs one that records them, and they come back as [`GpuError::Validation`] from the next
@@ -14,6 +15,8 @@ use super::GpuError;
 
 /// One compute kernel: a WGSL source whose entry point and pipeline label are `name`.
 /// `sources` are concatenated (a shared prelude, then the kernel's own file).
+/// A kernel with pipeline-overridable constants (`override` in WGSL) is compiled once per set of
+/// values ([`GpuContext::pipeline_with`]); every pipeline of it keeps the label `name`.
 #[derive(Debug, Clone, Copy)]
 pub struct Kernel {
     pub name: &'static str,
@@ -30,11 +33,14 @@ pub struct GpuContext {
     pub adapter_info: String,
     /// The limits the device was created with.
     pub limits: wgpu::Limits,
-    pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
+    pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
     errors: Arc<Mutex<Vec<String>>>,
     /// Why the device was lost, once it is.
     lost: Arc<Mutex<Option<String>>>,
 }
+
+/// A compiled pipeline: the kernel's name and its override constants (values as f64 bits).
+type PipelineKey = (&'static str, Vec<(&'static str, u64)>);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -122,7 +128,14 @@ impl GpuContext {
     /// The compute pipeline of `kernel`, compiled on first use (auto layout, entry point and
     /// label = `kernel.name`).
     pub fn pipeline(&self, kernel: &Kernel) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
-        if let Some(p) = lock(&self.pipelines).get(kernel.name) {
+        self.pipeline_with(kernel, &[])
+    }
+
+    /// [`GpuContext::pipeline`] with values for the kernel's `override` constants, compiled
+    /// once per set of values.
+    pub fn pipeline_with(&self, kernel: &Kernel, constants: &[(&'static str, f64)]) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
+        let key: PipelineKey = (kernel.name, constants.iter().map(|&(k, v)| (k, v.to_bits())).collect());
+        if let Some(p) = lock(&self.pipelines).get(&key) {
             return Ok(p.clone());
         }
         let source: String = kernel.sources.concat();
@@ -135,13 +148,13 @@ impl GpuContext {
             layout: None,
             module: &module,
             entry_point: Some(kernel.name),
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
             cache: None,
         });
         // Natively wgpu-core validates synchronously; in the browser errors surface at readback.
         self.take_error().map_err(|e| GpuError::Shader { name: kernel.name, message: e.to_string() })?;
         let pipeline = Arc::new(pipeline);
-        lock(&self.pipelines).insert(kernel.name, pipeline.clone());
+        lock(&self.pipelines).insert(key, pipeline.clone());
         Ok(pipeline)
     }
 
@@ -234,11 +247,23 @@ impl GpuContext {
         buffers: &[&wgpu::Buffer],
         workgroups: [u32; 3],
     ) -> Result<(), GpuError> {
+        self.encode_dispatch_with(encoder, kernel, &[], buffers, workgroups)
+    }
+
+    /// [`GpuContext::encode_dispatch`] of the pipeline with these `override` constants.
+    pub fn encode_dispatch_with(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        kernel: &Kernel,
+        constants: &[(&'static str, f64)],
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Result<(), GpuError> {
         let max = self.limits.max_compute_workgroups_per_dimension;
         if workgroups.iter().any(|&g| g > max) {
             return Err(GpuError::Shape(format!("{}: dispatch {workgroups:?} exceeds {max} workgroups per dimension", kernel.name)));
         }
-        let pipeline = self.pipeline(kernel)?;
+        let pipeline = self.pipeline_with(kernel, constants)?;
         let bind = self.bind_group(&pipeline, kernel.name, buffers);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.name), timestamp_writes: None });
         pass.set_pipeline(&pipeline);

@@ -1,26 +1,41 @@
 //! Matrix × vectors, shared by the `matvec_*` kernels: `y[t] = W · x[t]` for W (rows, cols)
 //! kept in its raw GGUF block layout and `n` activation rows `x` (n, cols). Output `y` is
-//! (n, rows), f32. Float matrices take f32 activations (`matvec.wgsl`); quantized ones take
-//! activations quantized by `quantize_q8_0` / `quantize_q8_k` and compute the CPU backend's
-//! integer dot products in its summation order (`matvec_quant.wgsl`). The per-format block
-//! decoding is in `matvec_<format>.wgsl`.
+//! (n, rows), f32. Every kernel starts with `matvec.wgsl` (bindings, params, tiling, the
+//! workgroup reduction). Float matrices take f32 activations (`matvec_float.wgsl`); quantized
+//! ones take activations quantized by `quantize_q8_0` / `quantize_q8_k` and compute the CPU
+//! backend's integer dot products in its summation order (`matvec_quant.wgsl`). The per-format
+//! block decoding is in `matvec_<format>.wgsl`.
 
 use super::quantize_q8_0::{encode_quantize_q8_0, out_len as q8_0_len};
 use super::quantize_q8_k::{encode_quantize_q8_k, out_len as q8_k_len};
 use super::{as_u32, GpuContext, GpuError, Kernel};
 
-/// The shared body of the float matvec kernels (bindings, main loop, reduction).
+/// What every matvec kernel shares: bindings, params, tiling, the workgroup reduction.
 pub const MATVEC: &str = include_str!("matvec.wgsl");
 
-/// The shared body of the quantized matvec kernels (quantized activations, ggml's order).
+/// The shared body of the float matvec kernels (after [`MATVEC`]).
+pub const MATVEC_FLOAT: &str = include_str!("matvec_float.wgsl");
+
+/// The shared body of the quantized matvec kernels (after [`MATVEC`]; quantized activations,
+/// ggml's order).
 pub const MATVEC_QUANT: &str = include_str!("matvec_quant.wgsl");
 
-/// A once-rounded fma from plain f32 operations (WGSL's `fma` may be unfused).
-pub const FMA_EXACT: &str = include_str!("fma_exact.wgsl");
-
-/// Rows of W per workgroup and activation rows per pass (`RPW`, `TT` in matvec.wgsl).
+/// Rows of W per workgroup of 64 invocations and activation rows per pass: the kernels'
+/// `override` constants `RPW` and `TT` (matvec.wgsl), set from here at pipeline creation.
+/// TT = 4 decodes each weight once for four activation rows (prefill); a single activation row
+/// (every decode step) gets a TT = 1 pipeline, whose one-row path computes what row 0 of the
+/// four-row one does, in the same order, without the other three rows' loads and arithmetic.
 const RPW: usize = 16;
 const TT: usize = 4;
+
+/// Activation rows per pass for `n` rows.
+const fn tile_rows(n: usize) -> usize {
+    if n == 1 {
+        1
+    } else {
+        TT
+    }
+}
 
 /// Weight block formats with a GPU matvec kernel (floats count as one-weight blocks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,13 +88,17 @@ impl QuantFormat {
     }
 
     /// f32 of the activations this format's kernel reads for `len` input values (quantized
-    /// formats: q, scales and sums; see [`encode_activations`]).
+    /// formats: q, scales and sums; see [`encode_activations`]), rounded up to whole vec4s: the
+    /// kernels bind x as `array<vec4<f32>>`, whose length WebGPU takes as the binding's whole
+    /// vec4s, clamping reads past them (in Chromium a (48, 512) Q4_K matvec read another
+    /// sub-block's sums for its last one).
     pub const fn activation_len(self, len: usize) -> usize {
-        match self {
+        let floats = match self {
             Self::F32 | Self::F16 => len,
             Self::Q4_0 | Self::Q8_0 | Self::Q5_0 => q8_0_len(len),
             Self::Q4K | Self::Q6K => q8_k_len(len),
-        }
+        };
+        floats.next_multiple_of(4)
     }
 
     pub const fn kernel(self) -> &'static Kernel {
@@ -203,16 +222,18 @@ pub fn encode_matvec(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, w: &G
     if n == 0 {
         return Ok(());
     }
-    if n.div_ceil(TT) > max {
-        return Err(GpuError::Shape(format!("matvec: {n} activation rows, at most {max} per dispatch")));
+    let tt = tile_rows(n);
+    let tiles = n.div_ceil(tt);
+    if tiles > max {
+        return Err(GpuError::Shape(format!("matvec: {n} activation rows, at most {} per dispatch", max * tt)));
     }
-    let tiles = n.div_ceil(TT);
+    let constants = [("RPW", RPW as f64), ("TT", tt as f64)];
     for part in &w.parts {
         let groups = part.rows.div_ceil(RPW);
         let groups_x = groups.min(max);
         let groups_y = groups.div_ceil(groups_x);
         let params = ctx.uniform_u32("matvec params", &[part.rows as u32, w.cols as u32, n as u32, groups_x as u32, w.rows as u32, part.row_start as u32, 0]);
-        ctx.encode_dispatch(encoder, w.format.kernel(), &[&part.buffer, x, y, &params], [groups_x as u32, groups_y as u32, tiles as u32])?;
+        ctx.encode_dispatch_with(encoder, w.format.kernel(), &constants, &[&part.buffer, x, y, &params], [groups_x as u32, groups_y as u32, tiles as u32])?;
     }
     Ok(())
 }

@@ -1,7 +1,5 @@
-// Shared body of the quantized matvec kernels: y[t, row] = sum_c W[row, c] * x[t, c].
-// Each kernel file defines BLOCK_BYTES, BLOCK_ELEMS and unit_weights (8 consecutive weights of
-// one block, dequantized), then calls matvec_row from its entry point. Arithmetic is f32,
-// integers u32/i32.
+// Shared by every matvec kernel (float: matvec_float.wgsl, quantized: matvec_quant.wgsl):
+// y[t, row] = W[row] · x[t] for a part of W's rows and n activation rows.
 
 struct Params {
     // Rows of this part of W (a matrix too large for one binding comes in parts of rows).
@@ -14,6 +12,8 @@ struct Params {
     // Row length of y (all rows of W) and the first row of this part.
     y_stride: u32,
     row_offset: u32,
+    // Always 0 (fma_exact.wgsl's opaque_zero; the quantized kernels use it).
+    zero: u32,
 }
 
 @group(0) @binding(0) var<storage, read> weights: array<u32>;
@@ -21,72 +21,59 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
+fn opaque_zero() -> u32 {
+    return params.zero;
+}
+
 // A workgroup of 64 computes RPW rows of W for TT activation rows at once; TPR invocations
 // share a row and sum their parts in workgroup memory. Few invocations per row keep the
 // workgroup count and the barriers down (llvmpipe and SwiftShader pay per workgroup and per
 // barrier); TT activation rows per pass decode each weight once for all of them (prefill).
-const TPR: u32 = 4u;
-const RPW: u32 = 16u;
-const TT: u32 = 4u;
+// RPW and TT are set by matvec.rs (its dispatch arithmetic and the kernels share one
+// definition): TT = 4 for prefill, TT = 1 for a single activation row (decode), where the
+// kernels take a one-row path with the same arithmetic as row 0 of the four-row one.
+override RPW: u32;
+override TT: u32;
+override TPR: u32 = 64u / RPW;
 var<workgroup> partial: array<vec4<f32>, 64>;
 
-// Eight dequantized weights.
-struct W8 {
-    a: vec4<f32>,
-    b: vec4<f32>,
+// The invocation's row of W, lane within the row and first activation row.
+struct Tile {
+    row: u32,
+    lane: u32,
+    t0: u32,
 }
 
-// Four signed bytes of a word as f32.
-fn i8x4(w: u32) -> vec4<f32> {
-    let s = bitcast<i32>(w);
-    return vec4<f32>(f32(extractBits(s, 0u, 8u)), f32(extractBits(s, 8u, 8u)), f32(extractBits(s, 16u, 8u)), f32(extractBits(s, 24u, 8u)));
+fn tile(wid: vec3<u32>, lid: u32) -> Tile {
+    return Tile((wid.x + wid.y * params.groups_x) * RPW + lid / TPR, lid % TPR, wid.z * TT);
 }
 
-// Four unsigned bytes of a word as f32.
-fn u8x4(w: u32) -> vec4<f32> {
-    return vec4<f32>(f32(w & 0xffu), f32((w >> 8u) & 0xffu), f32((w >> 16u) & 0xffu), f32(w >> 24u));
+// Activation rows t0..t0+4, clamped to the last one (only real rows are written).
+fn tile_rows(t0: u32) -> vec4<u32> {
+    return min(vec4<u32>(t0, t0 + 1u, t0 + 2u, t0 + 3u), vec4<u32>(params.n - 1u));
 }
 
-fn matvec_row(wid: vec3<u32>, lid: u32) {
-    let lane = lid % TPR;
-    let row = (wid.x + wid.y * params.groups_x) * RPW + lid / TPR;
-    let t0 = wid.z * TT;
-    let nb = params.cols / BLOCK_ELEMS;
-    let units = params.cols / 8u;
-    let units_per_block = BLOCK_ELEMS / 8u;
-    // Activation rows t0..t0+TT (clamped to the last one; only real rows are written).
-    let last = params.n - 1u;
-    let x0 = (min(t0, last) * params.cols) >> 2u;
-    let x1 = (min(t0 + 1u, last) * params.cols) >> 2u;
-    let x2 = (min(t0 + 2u, last) * params.cols) >> 2u;
-    let x3 = (min(t0 + 3u, last) * params.cols) >> 2u;
-    var acc = vec4<f32>(0.0);
-    if (row < params.rows) {
-        for (var u = lane; u < units; u += TPR) {
-            let w = unit_weights((row * nb + u / units_per_block) * BLOCK_BYTES, u % units_per_block);
-            let xi = u * 2u;
-            acc += vec4<f32>(
-                dot(w.a, x[x0 + xi]) + dot(w.b, x[x0 + xi + 1u]),
-                dot(w.a, x[x1 + xi]) + dot(w.b, x[x1 + xi + 1u]),
-                dot(w.a, x[x2 + xi]) + dot(w.b, x[x2 + xi + 1u]),
-                dot(w.a, x[x3 + xi]) + dot(w.b, x[x3 + xi + 1u]),
-            );
-        }
-    }
-    partial[lid] = acc;
+// The sum of `v` over the TPR invocations of a row (stride TPR / 2 first, then halving), in the
+// row's lane 0. Call in uniform control flow.
+fn row_sum(lid: u32, v: vec4<f32>) -> vec4<f32> {
+    partial[lid] = v;
     workgroupBarrier();
     for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) {
+        if (lid % TPR < s) {
             partial[lid] += partial[lid + s];
         }
         workgroupBarrier();
     }
-    if (lane == 0u && row < params.rows) {
-        let sum = partial[lid];
-        let out = params.row_offset + row;
+    return partial[lid];
+}
+
+// Lane 0 writes y[t0 + t, row] = sum[t] for the tile's real activation rows.
+fn store_rows(tl: Tile, sum: vec4<f32>) {
+    if (tl.lane == 0u && tl.row < params.rows) {
+        let out = params.row_offset + tl.row;
         for (var t = 0u; t < TT; t++) {
-            if (t0 + t < params.n) {
-                y[(t0 + t) * params.y_stride + out] = sum[t];
+            if (tl.t0 + t < params.n) {
+                y[(tl.t0 + t) * params.y_stride + out] = sum[t];
             }
         }
     }

@@ -1,6 +1,7 @@
-// Shared body of the quantized matvec kernels (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K): y[t, row] =
-// W[row] · x[t] in the arithmetic of the CPU backend (our Q8_0/Q5_0 kernel and candle's AVX2
-// K-quant kernels, both ggml's order), so the two backends agree bit for bit:
+// Shared body of the quantized matvec kernels (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K), after
+// matvec.wgsl: y[t, row] = W[row] · x[t] in the arithmetic of the CPU backend (our Q8_0/Q5_0
+// kernel and candle's AVX2 K-quant kernels, both ggml's order), so the two backends agree bit
+// for bit:
 // - x comes quantized (quantize_q8_0 / quantize_q8_k): n * cols integers q (as f32), then the
 //   n * cols / BLOCK_ELEMS block scales d, then (Q8_K only) the n * cols / 32 sums of each 32 q.
 // - Block b's integer products are exact in f32 (every partial sum stays below 2^24).
@@ -10,39 +11,11 @@
 // - y = ((acc_0 + acc_4) + (acc_2 + acc_6)) + ((acc_1 + acc_5) + (acc_3 + acc_7)) (hsum);
 //   Q4_K adds its mins term, 4 lanes m_i = fma(-(d_x * dmin_w), m_2i S_2i + m_2i+1 S_2i+1, m_i)
 //   (S_k: the sum of the q of sub-block k), summed as (m_0 + m_2) + (m_1 + m_3).
-// Invocation j of a row's 4 holds lanes j and j + 4, so its first add is the hsum's, and the
-// workgroup reduction (stride 2, then 1) adds in the hsum's order.
+// Invocation j of a row's 4 holds lanes j and j + 4, so its first add is the hsum's, and
+// row_sum (stride 2, then 1) adds in the hsum's order.
 // Each format file defines BLOCK_BYTES, BLOCK_ELEMS, HAS_MIN, block_d (the f16 scale),
-// ints4 (4 weights from element e, times their sub-block scale: integers) and block_mins.
-
-struct Params {
-    // Rows of this part of W (a matrix too large for one binding comes in parts of rows).
-    rows: u32,
-    cols: u32,
-    n: u32,
-    // Workgroups along x: row = workgroup_id.x + workgroup_id.y * groups_x.
-    groups_x: u32,
-    // Row length of y (all rows of W) and the first row of this part.
-    y_stride: u32,
-    row_offset: u32,
-    // Always 0 (fma_exact.wgsl's opaque_zero).
-    zero: u32,
-}
-
-@group(0) @binding(0) var<storage, read> weights: array<u32>;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
-
-const TPR: u32 = 4u;
-const RPW: u32 = 16u;
-const TT: u32 = 4u;
-var<workgroup> partial: array<vec4<f32>, 64>;
-var<workgroup> partial_m: array<vec4<f32>, 64>;
-
-fn opaque_zero() -> u32 {
-    return params.zero;
-}
+// ints4 (4 weights from element e, times their sub-block scale: integers), block_dmin and
+// block_mins.
 
 // Four signed bytes of a word as f32.
 fn i8x4(w: u32) -> vec4<f32> {
@@ -60,24 +33,56 @@ fn xs(i: u32) -> f32 {
     return x[i >> 2u][i & 3u];
 }
 
+// Lane j's mins term of block b for the activation row whose sub-block sums start at sr:
+// m_2j S_2j + m_2j+1 S_2j+1 (integers, exact).
+fn mins_term(mins: vec2<f32>, sr: u32, b: u32, j: u32) -> f32 {
+    let s0 = sr + b * 8u + 2u * j;
+    return mins.x * xs(s0) + mins.y * xs(s0 + 1u);
+}
+
 fn matvec_row(wid: vec3<u32>, lid: u32) {
-    let lane = lid % TPR;
-    let row = (wid.x + wid.y * params.groups_x) * RPW + lid / TPR;
-    let t0 = wid.z * TT;
+    let tl = tile(wid, lid);
+    let lane = tl.lane;
     let nb = params.cols / BLOCK_ELEMS;
-    let last = params.n - 1u;
-    let tr = min(vec4<u32>(t0, t0 + 1u, t0 + 2u, t0 + 3u), vec4<u32>(last));
+    let tr = tile_rows(tl.t0);
     // Activation rows (in vec4s), their block scales and (Q8_K) sub-block sums.
     let xr = (tr * params.cols) >> vec4<u32>(2u);
     let d_base = params.n * params.cols;
     let dr = vec4<u32>(d_base) + tr * nb;
     let sr = vec4<u32>(d_base + params.n * nb) + tr * (params.cols / 32u);
+    if (TT == 1u) {
+        // One activation row: acc = (lanes lane, lane + 4, mins lane, unused), one fma_exact4.
+        var acc = vec4<f32>(0.0);
+        if (tl.row < params.rows) {
+            for (var b = 0u; b < nb; b++) {
+                let boff = (tl.row * nb + b) * BLOCK_BYTES;
+                var s = vec2<f32>(0.0);
+                for (var g = 0u; g < BLOCK_ELEMS / 32u; g++) {
+                    let e = g * 32u + 4u * lane;
+                    let xi = xr.x + ((b * BLOCK_ELEMS + e) >> 2u);
+                    s += vec2<f32>(dot(ints4(boff, e), x[xi]), dot(ints4(boff, e + 16u), x[xi + 4u]));
+                }
+                let dx = xs(dr.x + b);
+                let d = dx * block_d(boff);
+                var dm = 0.0;
+                var p = 0.0;
+                if (HAS_MIN) {
+                    dm = -(dx * block_dmin(boff));
+                    p = mins_term(block_mins(boff, lane), sr.x, b, lane);
+                }
+                acc = fma_exact4(vec4<f32>(d, d, dm, 0.0), vec4<f32>(s, p, 0.0), acc);
+            }
+        }
+        let sum = row_sum(lid, vec4<f32>(acc.x + acc.y, acc.z, 0.0, 0.0));
+        store_rows(tl, vec4<f32>(select(sum.x, sum.x + sum.y, HAS_MIN)));
+        return;
+    }
     var acc_lo = vec4<f32>(0.0);
     var acc_hi = vec4<f32>(0.0);
     var acc_m = vec4<f32>(0.0);
-    if (row < params.rows) {
+    if (tl.row < params.rows) {
         for (var b = 0u; b < nb; b++) {
-            let boff = (row * nb + b) * BLOCK_BYTES;
+            let boff = (tl.row * nb + b) * BLOCK_BYTES;
             var s_lo = vec4<f32>(0.0);
             var s_hi = vec4<f32>(0.0);
             for (var g = 0u; g < BLOCK_ELEMS / 32u; g++) {
@@ -93,39 +98,15 @@ fn matvec_row(wid: vec3<u32>, lid: u32) {
             acc_lo = fma_exact4(d, s_lo, acc_lo);
             acc_hi = fma_exact4(d, s_hi, acc_hi);
             if (HAS_MIN) {
-                // Lane j: sub-blocks 2j and 2j + 1.
                 let mins = block_mins(boff, lane);
-                let s0 = b * 8u + 2u * lane;
-                let p = vec4<f32>(
-                    mins.x * xs(sr.x + s0) + mins.y * xs(sr.x + s0 + 1u),
-                    mins.x * xs(sr.y + s0) + mins.y * xs(sr.y + s0 + 1u),
-                    mins.x * xs(sr.z + s0) + mins.y * xs(sr.z + s0 + 1u),
-                    mins.x * xs(sr.w + s0) + mins.y * xs(sr.w + s0 + 1u),
-                );
+                let p = vec4<f32>(mins_term(mins, sr.x, b, lane), mins_term(mins, sr.y, b, lane), mins_term(mins, sr.z, b, lane), mins_term(mins, sr.w, b, lane));
                 acc_m = fma_exact4(-(dx * block_dmin(boff)), p, acc_m);
             }
         }
     }
-    partial[lid] = acc_lo + acc_hi;
-    partial_m[lid] = acc_m;
-    workgroupBarrier();
-    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) {
-            partial[lid] += partial[lid + s];
-            partial_m[lid] += partial_m[lid + s];
-        }
-        workgroupBarrier();
+    var sum = row_sum(lid, acc_lo + acc_hi);
+    if (HAS_MIN) {
+        sum += row_sum(lid, acc_m);
     }
-    if (lane == 0u && row < params.rows) {
-        var sum = partial[lid];
-        if (HAS_MIN) {
-            sum += partial_m[lid];
-        }
-        let out = params.row_offset + row;
-        for (var t = 0u; t < TT; t++) {
-            if (t0 + t < params.n) {
-                y[(t0 + t) * params.y_stride + out] = sum[t];
-            }
-        }
-    }
+    store_rows(tl, sum);
 }

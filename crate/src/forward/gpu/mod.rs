@@ -52,6 +52,19 @@ pub const PRELUDE: &str = include_str!("prelude.wgsl");
 /// `round_f16`: f32 → nearest f16 value (ties to even) as f32, on the bits.
 pub const F16: &str = include_str!("f16.wgsl");
 
+/// `fma_exact4`: a once-rounded fma from plain f32 operations (WGSL's `fma` may be unfused).
+/// The kernel defines `opaque_zero()`.
+pub const FMA_EXACT: &str = include_str!("fma_exact.wgsl");
+
+/// `div_rn`: correctly rounded f32 division (needs [`FMA_EXACT`]).
+pub const DIV_RN: &str = include_str!("div_rn.wgsl");
+
+/// `workgroup_max`, `workgroup_sum`: reductions over a workgroup of 64.
+pub const REDUCE: &str = include_str!("reduce.wgsl");
+
+/// The activation quantizers' bindings, params and `round_away` (`quantize_q8_0`, `quantize_q8_k`).
+pub const QUANTIZE: &str = include_str!("quantize.wgsl");
+
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
     #[error("no GPU adapter: {0}")]

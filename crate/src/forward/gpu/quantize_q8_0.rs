@@ -5,7 +5,7 @@
 
 use super::{encode_blockwise, run_blockwise, GpuContext, GpuError, Kernel};
 
-pub const KERNEL: Kernel = Kernel { name: "quantize_q8_0", sources: &[super::F16, include_str!("fma_exact.wgsl"), include_str!("div_rn.wgsl"), include_str!("quantize_q8_0.wgsl")] };
+pub const KERNEL: Kernel = Kernel { name: "quantize_q8_0", sources: &[super::F16, super::FMA_EXACT, super::DIV_RN, super::QUANTIZE, include_str!("quantize_q8_0.wgsl")] };
 
 /// Values per block.
 pub const BLOCK: usize = 32;

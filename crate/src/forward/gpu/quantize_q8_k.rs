@@ -5,7 +5,7 @@
 
 use super::{encode_blockwise, run_blockwise, GpuContext, GpuError, Kernel};
 
-pub const KERNEL: Kernel = Kernel { name: "quantize_q8_k", sources: &[include_str!("fma_exact.wgsl"), include_str!("div_rn.wgsl"), include_str!("quantize_q8_k.wgsl")] };
+pub const KERNEL: Kernel = Kernel { name: "quantize_q8_k", sources: &[super::FMA_EXACT, super::DIV_RN, super::QUANTIZE, include_str!("quantize_q8_k.wgsl")] };
 
 /// Values per block.
 pub const BLOCK: usize = 256;

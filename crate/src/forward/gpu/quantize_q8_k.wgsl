@@ -5,26 +5,6 @@
 // out[len + block], then the sums of each 32 q at out[len + blocks + 8 * block + k]
 // (ggml's bsums, pairwise); `matvec_quant.wgsl` reads this layout. One invocation per block.
 
-struct Params {
-    blocks: u32,
-    groups_x: u32,
-    // Always 0 (fma_exact.wgsl's opaque_zero).
-    zero: u32,
-}
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> params: Params;
-
-fn opaque_zero() -> u32 {
-    return params.zero;
-}
-
-fn round_away(v: f32) -> f32 {
-    let t = trunc(v);
-    return select(t, t + sign(v), abs(v - t) >= 0.5);
-}
-
 @compute @workgroup_size(64)
 fn quantize_q8_k(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let b = (wid.x + wid.y * params.groups_x) * 64u + lid;

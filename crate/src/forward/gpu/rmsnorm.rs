@@ -3,7 +3,7 @@
 
 use super::{GpuContext, GpuError, Kernel};
 
-pub const KERNEL: Kernel = Kernel { name: "rmsnorm", sources: &[include_str!("fma_exact.wgsl"), include_str!("div_rn.wgsl"), include_str!("rmsnorm.wgsl")] };
+pub const KERNEL: Kernel = Kernel { name: "rmsnorm", sources: &[super::FMA_EXACT, super::DIV_RN, include_str!("rmsnorm.wgsl")] };
 
 /// Records RMSNorm of `rows` rows of `len` f32 from `x` into `out`; `weight` holds `len` f32.
 #[allow(clippy::too_many_arguments)]

@@ -3,7 +3,7 @@
 
 use super::{as_u32, grid, need, GpuContext, GpuError, Kernel};
 
-pub const KERNEL: Kernel = Kernel { name: "softmax", sources: &[include_str!("reduce.wgsl"), include_str!("softmax.wgsl")] };
+pub const KERNEL: Kernel = Kernel { name: "softmax", sources: &[super::REDUCE, include_str!("softmax.wgsl")] };
 
 /// Records softmax of `rows` rows of `len` f32 of `x`, in place.
 pub fn encode_softmax(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, rows: usize, len: usize) -> Result<(), GpuError> {
