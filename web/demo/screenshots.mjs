@@ -13,10 +13,10 @@ import { startServer } from '../test/server.mjs';
 const out = process.argv[2] ?? path.join(WEB, 'demo/screenshots');
 const { dir, manifest } = shardedModel();
 // A route policy that escalates mid-answer at the first token (from the 4th) whose top-1
-// probability is under 0.3, so the student sees the local draft, the reason and the server's answer.
+// probability is under 0.6, so the student sees the local draft, the reason and the server's answer.
 const policyDir = mkdtempSync(path.join(os.tmpdir(), 'tutor-policy-'));
 const calibrated = JSON.parse(readFileSync(path.join(ROOT, 'crate/src/route/default_policy.json'), 'utf8'));
-const midAnswer = { ...calibrated, threshold_pre: 0, full: { features: ['answer_min_top1'], mean: [0.3], scale: [0.001], weights: [1], bias: 0 }, threshold_full: 0.5, window: 1, min_tokens: 4 };
+const midAnswer = { ...calibrated, threshold_pre: 0, full: { features: ['answer_min_top1'], mean: [0.6], scale: [0.001], weights: [1], bias: 0 }, threshold_full: 0.5, window: 1, min_tokens: 4 };
 writeFileSync(path.join(policyDir, 'mid-answer.json'), JSON.stringify(midAnswer));
 const srv = await startServer({ root: WEB, mounts: { '/models/gemma/': dir, '/policy/': policyDir } });
 const shot = (page, name) => page.screenshot({ path: path.join(out, name) }).then(() => console.log(`wrote ${name}`));

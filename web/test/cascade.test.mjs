@@ -146,7 +146,7 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     assert.equal(esc.route.atToken, j);
     assert.equal(esc.route.replacesLocal, true);
     assert.ok(esc.route.score < esc.route.threshold);
-    assert.equal(esc.route.message, `The on-device model became unsure after ${j} tokens, so the larger tutor model continues the answer.`);
+    assert.equal(esc.route.message, `The on-device model became unsure after ${j} tokens, so the larger tutor model answers instead.`);
     assert.ok(server.every((c) => c.source === 'server' && c.backend === 'server' && c.token === null && c.reason === esc.route.message));
     const serverText = server.map((c) => c.text).join('');
     escalatedText = a.text;

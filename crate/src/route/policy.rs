@@ -183,7 +183,7 @@ impl Reason {
             }
             Reason::LowConfidence { .. } => "This question looks hard for the on-device model, so the larger tutor model answers.".into(),
             Reason::ConfidenceCollapse { at_token, .. } => format!(
-                "The on-device model became unsure after {at_token} tokens, so the larger tutor model continues the answer."
+                "The on-device model became unsure after {at_token} tokens, so the larger tutor model answers instead."
             ),
             Reason::ModelUnavailable => "The on-device model is not downloaded yet, so the larger tutor model answers.".into(),
             Reason::NoCompute => "This device cannot run the on-device model, so the larger tutor model answers.".into(),
