@@ -1,6 +1,7 @@
 // Screenshots of the demo page as a student sees it: during the first download, while an answer
 // streams, an answer that came from the server (storage quota too small, gateway configured), and
-// an answer the on-device model began and the real tutor-gateway took over mid-answer.
+// an answer the on-device model began and the real tutor-gateway took over mid-answer (its
+// embedded default engine runs the same 270M model, so that answer shows the flow, not a better one).
 // Usage (after web/build.sh): node web/demo/screenshots.mjs [outdir]   (default web/demo/screenshots)
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
