@@ -18,6 +18,7 @@ use tutor_runtime::forward::config::Activation;
 use tutor_runtime::forward::cpu::attention::AttentionShape;
 use tutor_runtime::forward::cpu::backend::CpuBackend;
 use tutor_runtime::forward::gpu::backend::{GpuBackend, GpuVector, GpuWeight};
+use tutor_runtime::forward::gpu::contraction::contraction;
 use tutor_runtime::forward::gpu::{GpuContext, GpuError};
 use tutor_runtime::forward::model::{block_on, Transformer};
 use tutor_runtime::forward::weights::{Loader, Matrix};
@@ -126,12 +127,6 @@ impl Backend for Lockstep {
         self.sync("rmsnorm", &out.0, &out.1, rows * w.0.len())
     }
 
-    fn rmsnorm_inplace(&mut self, x: &mut Self::Act, w: &Self::Vector, eps: f32, rows: usize) -> Result<(), ForwardError> {
-        self.cpu.rmsnorm_inplace(&mut x.0, &w.0, eps, rows)?;
-        self.gpu.rmsnorm_inplace(&mut x.1, &w.1, eps, rows)?;
-        self.sync("rmsnorm", &x.0, &x.1, rows * w.0.len())
-    }
-
     fn matmul(&mut self, out: &mut Self::Act, w: &Self::Matrix, x: &Self::Act, n: usize) -> Result<(), ForwardError> {
         self.cpu.matmul(&mut out.0, &w.0, &x.0, n)?;
         self.gpu.matmul(&mut out.1, &w.1, &x.1, n)?;
@@ -204,6 +199,7 @@ fn gpu_ops_match_cpu_ops_on_the_real_model() {
         }
         Err(e) => panic!("GPU adapter exists but failed: {e}"),
     };
+    let fuses = contraction(&ctx).expect("contraction probe");
     let mut src = FileShards::open(&[common::real_model_path()]).expect("model");
     let g = Gguf::read(&mut src).expect("gguf");
     let backend = Lockstep { cpu: CpuBackend::default(), gpu: GpuBackend::new(ctx), stats: BTreeMap::new() };
@@ -229,9 +225,15 @@ fn gpu_ops_match_cpu_ops_on_the_real_model() {
     // Same inputs, same arithmetic: embedding, copies, residual adds, RoPE (the CPU's sin/cos),
     // RMSNorm (its order, correctly rounded sqrt and division) and the Q8_0/Q5_0 matmuls
     // (ggml's integer dot products in ggml's order; our CPU kernel) equal the CPU bit for bit.
+    // That holds where the shader compiler evaluates the WGSL as written; one that fuses
+    // multiply-adds (NVIDIA's Vulkan driver; see the `contraction` probe) rounds differently
+    // where a product meets a sum, and only the NMSE bound below applies.
+    eprintln!("the adapter {} a written a * b + c", if fuses { "fuses" } else { "does not fuse" });
     for op in ["embed", "rows", "add", "rope", "rmsnorm", "matmul Q5_0", "matmul Q8_0"] {
         let s = stats.get(op).unwrap_or_else(|| panic!("{op} never ran"));
-        assert_eq!(s.differ, 0, "{op}: {} of {} values differ from the CPU", s.differ, s.values);
+        if !fuses || matches!(op, "embed" | "rows" | "add") {
+            assert_eq!(s.differ, 0, "{op}: {} of {} values differ from the CPU", s.differ, s.values);
+        }
     }
     // The rest differ in the last bits only: candle's repacked AVX-512 Q4_K/Q6_K tiles round
     // differently from ggml's AVX2 order (the GPU's), attention's exp and GELU's tanh are

@@ -66,8 +66,6 @@ pub trait Backend {
     fn embed(&mut self, out: &mut Self::Act, table: &Self::Matrix, tokens: &[u32], scale: f32) -> Result<(), ForwardError>;
     /// `out` = RMSNorm of each `w`-long row of `x` (`rows` rows).
     fn rmsnorm(&mut self, out: &mut Self::Act, x: &Self::Act, w: &Self::Vector, eps: f32, rows: usize) -> Result<(), ForwardError>;
-    /// RMSNorm of each `w`-long row of `x`, in place.
-    fn rmsnorm_inplace(&mut self, x: &mut Self::Act, w: &Self::Vector, eps: f32, rows: usize) -> Result<(), ForwardError>;
     /// `out` (n, w.rows) = `x` (n, w.cols) · wᵀ.
     fn matmul(&mut self, out: &mut Self::Act, w: &Self::Matrix, x: &Self::Act, n: usize) -> Result<(), ForwardError>;
     /// Add `b` to each of the `n` rows of `x`.

@@ -148,6 +148,7 @@ impl<B: Backend> Transformer<B> {
         let mut o = b.act("o", n * dim)?; // (n, dim)
         let mut gate = b.act("gate", n * hidden)?; // (n, hidden_dim)
         let mut up = b.act("up", n * hidden)?; // (n, hidden_dim)
+        let mut kn = b.act("kn", n * kv_dim)?; // (n, n_kv_heads*head_dim), normalized k
         b.embed(&mut x, &w.token_embd, tokens, c.embed_scale)?;
 
         for (l, layer) in w.layers.iter().enumerate() {
@@ -161,9 +162,13 @@ impl<B: Backend> Transformer<B> {
                 b.add_bias(&mut k, bk, n)?;
                 b.add_bias(&mut v, bv, n)?;
             }
-            if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
-                b.rmsnorm_inplace(&mut q, qn, c.norm_eps, n * c.n_heads)?;
-                b.rmsnorm_inplace(&mut k, kn, c.norm_eps, n * c.n_kv_heads)?;
+            if let (Some(qn), Some(kn_w)) = (&layer.q_norm, &layer.k_norm) {
+                // Each norm writes a spare buffer of the same shape, which is swapped in (no
+                // copy back); att is free until attention.
+                b.rmsnorm(&mut att, &q, qn, c.norm_eps, n * c.n_heads)?;
+                std::mem::swap(&mut q, &mut att);
+                b.rmsnorm(&mut kn, &k, kn_w, c.norm_eps, n * c.n_kv_heads)?;
+                std::mem::swap(&mut k, &mut kn);
             }
             let r = RopeArgs { theta: c.layer_rope_theta(l), style: c.rope_style, freq_factors: w.rope_freqs.as_deref() };
             b.rope(&mut q, n, c.n_heads, hd, start, r)?;
@@ -182,7 +187,8 @@ impl<B: Backend> Transformer<B> {
             b.attention(&mut att, &q, l, start, n, &shape)?;
             b.matmul(&mut o, &layer.wo, &att, n)?;
             if let Some(pn) = &layer.post_attn_norm {
-                b.rmsnorm_inplace(&mut o, pn, c.norm_eps, n)?;
+                b.rmsnorm(&mut xb, &o, pn, c.norm_eps, n)?; // xb is free after the projections
+                std::mem::swap(&mut o, &mut xb);
             }
             b.add(&mut x, &o, n * dim)?;
 
@@ -193,7 +199,8 @@ impl<B: Backend> Transformer<B> {
             b.gate(&mut gate, &up, c.activation, n * hidden)?;
             b.matmul(&mut o, &layer.w_down, &gate, n)?;
             if let Some(pn) = &layer.post_ffn_norm {
-                b.rmsnorm_inplace(&mut o, pn, c.norm_eps, n)?;
+                b.rmsnorm(&mut xb, &o, pn, c.norm_eps, n)?; // xb is free after gate and up
+                std::mem::swap(&mut o, &mut xb);
             }
             b.add(&mut x, &o, n * dim)?;
         }

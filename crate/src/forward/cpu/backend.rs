@@ -7,7 +7,7 @@ use super::attention::{attention, AttentionShape};
 use super::embed::embed;
 use super::gelu::gelu_gate;
 use super::matmul::{add_bias, matmul};
-use super::rmsnorm::{rmsnorm, rmsnorm_inplace};
+use super::rmsnorm::rmsnorm;
 use super::rope::rope;
 use super::silu::silu_gate;
 use crate::forward::backend::{top_k_host, Backend, RopeArgs, TopLogits};
@@ -77,11 +77,6 @@ impl Backend for CpuBackend {
     fn rmsnorm(&mut self, out: &mut Vec<f32>, x: &Vec<f32>, w: &Vec<f32>, eps: f32, rows: usize) -> Result<(), ForwardError> {
         let len = rows * w.len();
         rmsnorm(&mut out[..len], &x[..len], w, eps);
-        Ok(())
-    }
-
-    fn rmsnorm_inplace(&mut self, x: &mut Vec<f32>, w: &Vec<f32>, eps: f32, rows: usize) -> Result<(), ForwardError> {
-        rmsnorm_inplace(&mut x[..rows * w.len()], w, eps);
         Ok(())
     }
 

@@ -11,18 +11,6 @@ pub fn rmsnorm(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
     }
 }
 
-/// In-place RMSNorm of every row (e.g. each q/k head, or each token's residual output).
-pub fn rmsnorm_inplace(x: &mut [f32], weight: &[f32], eps: f32) {
-    let n = weight.len();
-    for xr in x.chunks_exact_mut(n) {
-        let ss: f32 = xr.iter().map(|v| v * v).sum::<f32>() / n as f32;
-        let scale = 1.0 / (ss + eps).sqrt();
-        for (v, &w) in xr.iter_mut().zip(weight) {
-            *v = *v * scale * w;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,11 +1,11 @@
 //! `add`: residual add in place, `a += b`, elementwise over `len` f32.
 
-use super::{encode_pairwise, run_pairwise, GpuContext, GpuError, Kernel};
+use super::{encode_pairwise, run_pairwise, GpuContext, GpuError, Kernel, Recorder};
 
 pub const KERNEL: Kernel = Kernel { name: "add", sources: &[include_str!("add.wgsl")] };
 
 /// Records `add` over the first `len` f32 of `a` (written in place) and `b`.
-pub fn encode_add(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, a: &wgpu::Buffer, b: &wgpu::Buffer, len: usize) -> Result<(), GpuError> {
+pub fn encode_add(ctx: &GpuContext, encoder: &mut Recorder, a: &wgpu::Buffer, b: &wgpu::Buffer, len: usize) -> Result<(), GpuError> {
     encode_pairwise(ctx, encoder, &KERNEL, ("a", a), ("b", b), len)
 }
 

@@ -1,12 +1,12 @@
 //! `add_bias`: add a bias vector to every row, in place (the GPU twin of
 //! `forward::cpu::matmul::add_bias`).
 
-use super::{as_u32, grid, need, upload_rw, GpuContext, GpuError, Kernel};
+use super::{as_u32, grid, need, upload_rw, GpuContext, GpuError, Kernel, Recorder};
 
 pub const KERNEL: Kernel = Kernel { name: "add_bias", sources: &[include_str!("add_bias.wgsl")] };
 
 /// Records `x[t] += bias` for `rows` rows of `bias_len` f32.
-pub fn encode_add_bias(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, bias: &wgpu::Buffer, rows: usize, bias_len: usize) -> Result<(), GpuError> {
+pub fn encode_add_bias(ctx: &GpuContext, encoder: &mut Recorder, x: &wgpu::Buffer, bias: &wgpu::Buffer, rows: usize, bias_len: usize) -> Result<(), GpuError> {
     if bias_len == 0 {
         return Err(GpuError::Shape("add_bias: an empty bias".into()));
     }
@@ -15,8 +15,7 @@ pub fn encode_add_bias(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: 
     need("add_bias", "bias", bias, bias_len)?;
     let t = as_u32("add_bias", "rows * len", total)?;
     let [gx, gy] = grid(ctx, total.div_ceil(64));
-    let params = ctx.uniform_u32("add_bias params", &[t, bias_len as u32, gx]);
-    ctx.encode_dispatch(encoder, &KERNEL, &[x, bias, &params], [gx, gy, 1])
+    ctx.dispatch(encoder, &KERNEL, &[], &[x, bias], &[t, bias_len as u32, gx], [gx, gy, 1])
 }
 
 /// Uploads `x` (rows of `bias.len()`) and `bias`, runs `add_bias` and reads `x` back.

@@ -2,7 +2,7 @@
 //! optional sliding window, for decode (n = 1) and prefill (the GPU twin of
 //! `forward::cpu::attention::attention`).
 
-use super::{as_u32, grid, need, GpuContext, GpuError, Kernel};
+use super::{as_u32, grid, need, GpuContext, GpuError, Kernel, Recorder};
 use crate::forward::cpu::attention::AttentionShape;
 
 pub const KERNEL: Kernel = Kernel { name: "attention", sources: &[super::REDUCE, include_str!("attention.wgsl")] };
@@ -33,7 +33,7 @@ fn check_shape(s: &AttentionShape) -> Result<(), GpuError> {
 #[allow(clippy::too_many_arguments)]
 pub fn encode_attention(
     ctx: &GpuContext,
-    encoder: &mut wgpu::CommandEncoder,
+    encoder: &mut Recorder,
     q: &wgpu::Buffer,
     k_cache: &wgpu::Buffer,
     v_cache: &wgpu::Buffer,
@@ -62,21 +62,8 @@ pub fn encode_attention(
     };
     let jobs = n * s.n_heads;
     let [gx, gy] = grid(ctx, jobs);
-    let params = ctx.uniform_u32(
-        "attention params",
-        &[
-            n as u32,
-            s.n_heads as u32,
-            s.n_kv_heads as u32,
-            s.head_dim as u32,
-            start_pos as u32,
-            s.scale.to_bits(),
-            window,
-            positions as u32,
-            gx,
-        ],
-    );
-    ctx.encode_dispatch(encoder, &KERNEL, &[q, k_cache, v_cache, out, scores, &params], [gx, gy, 1])
+    let params = [n as u32, s.n_heads as u32, s.n_kv_heads as u32, s.head_dim as u32, start_pos as u32, s.scale.to_bits(), window, positions as u32, gx];
+    ctx.dispatch(encoder, &KERNEL, &[], &[q, k_cache, v_cache, out, scores], &params, [gx, gy, 1])
 }
 
 /// Uploads `q`, the caches and scratch, runs attention and reads back (n, n_heads*head_dim).

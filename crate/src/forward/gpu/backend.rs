@@ -18,7 +18,7 @@ use super::rmsnorm::encode_rmsnorm;
 use super::rope::{encode_rope_table, table, RopeShape};
 use super::silu_gate::encode_silu_gate;
 use super::top_k::{decode, encode_top_k, scratch_len};
-use super::{GpuContext, GpuError, GpuMatrix, QuantFormat};
+use super::{GpuContext, GpuError, GpuMatrix, QuantFormat, Recorder};
 use crate::forward::backend::{Backend, RopeArgs, TopLogits};
 use crate::forward::config::Activation;
 use crate::forward::cpu::attention::AttentionShape;
@@ -43,7 +43,7 @@ pub struct GpuVector {
 
 pub struct GpuBackend {
     ctx: Arc<GpuContext>,
-    encoder: Option<wgpu::CommandEncoder>,
+    encoder: Option<Recorder>,
     acts: HashMap<&'static str, wgpu::Buffer>,
     k_cache: Vec<wgpu::Buffer>, // n_layers × (positions, kv_dim)
     v_cache: Vec<wgpu::Buffer>, // n_layers × (positions, kv_dim)
@@ -53,11 +53,15 @@ pub struct GpuBackend {
     /// RoPE rotation tables (cos, sin for every cached position) by (theta bits, head_dim).
     rope_tables: HashMap<(u32, usize), wgpu::Buffer>,
     ids: Option<wgpu::Buffer>,
+    /// The last activations quantized for a matmul (x, its quantized copy, values), while no
+    /// other op has been recorded since: the Q, K and V projections (and gate and up) share
+    /// one input, quantized once.
+    quantized: Option<(wgpu::Buffer, wgpu::Buffer, usize)>,
 }
 
 impl GpuBackend {
     pub fn new(ctx: Arc<GpuContext>) -> Self {
-        Self { ctx, encoder: None, acts: HashMap::new(), k_cache: Vec::new(), v_cache: Vec::new(), kv_dim: 0, positions: 0, rope_tables: HashMap::new(), ids: None }
+        Self { ctx, encoder: None, acts: HashMap::new(), k_cache: Vec::new(), v_cache: Vec::new(), kv_dim: 0, positions: 0, rope_tables: HashMap::new(), ids: None, quantized: None }
     }
 
     pub fn context(&self) -> &Arc<GpuContext> {
@@ -65,8 +69,14 @@ impl GpuBackend {
     }
 
     /// The step's command encoder; `GpuError::DeviceLost` once the device is gone (wgpu would
-    /// otherwise fail in places that panic).
-    fn enc(&mut self) -> Result<&mut wgpu::CommandEncoder, GpuError> {
+    /// otherwise fail in places that panic). Recording any op but a matmul may overwrite what
+    /// the last matmul quantized, so it forgets that.
+    fn enc(&mut self) -> Result<&mut Recorder, GpuError> {
+        self.quantized = None;
+        self.matmul_enc()
+    }
+
+    fn matmul_enc(&mut self) -> Result<&mut Recorder, GpuError> {
         self.ctx.check_lost()?;
         let ctx = &self.ctx;
         Ok(self.encoder.get_or_insert_with(|| ctx.encoder("forward")))
@@ -179,16 +189,6 @@ impl Backend for GpuBackend {
         Ok(encode_rmsnorm(&ctx, self.enc()?, x, &w.buffer, out, rows, w.len, eps)?)
     }
 
-    fn rmsnorm_inplace(&mut self, x: &mut wgpu::Buffer, w: &GpuVector, eps: f32, rows: usize) -> Result<(), ForwardError> {
-        let len = rows * w.len;
-        let tmp = self.act("norm_tmp", len)?;
-        let ctx = self.ctx.clone();
-        let enc = self.enc()?;
-        encode_rmsnorm(&ctx, enc, x, &w.buffer, &tmp, rows, w.len, eps)?;
-        enc.copy_buffer_to_buffer(&tmp, 0, x, 0, (len * 4) as u64);
-        Ok(())
-    }
-
     fn matmul(&mut self, out: &mut wgpu::Buffer, w: &GpuWeight, x: &wgpu::Buffer, n: usize) -> Result<(), ForwardError> {
         let m = self.device(w, "matmul")?;
         let ctx = self.ctx.clone();
@@ -200,8 +200,15 @@ impl Backend for GpuBackend {
             _ => "x_q8_0",
         };
         let xq = self.act(name, m.format.activation_len(len))?;
-        let quantized = encode_activations(&ctx, self.enc()?, m.format, x, &xq, len)?;
-        Ok(encode_matvec(&ctx, self.enc()?, &m, if quantized { &xq } else { x }, out, n)?)
+        let reuse = matches!(&self.quantized, Some((qx, qxq, qlen)) if qx == x && *qxq == xq && *qlen == len);
+        let quantized = if reuse {
+            true
+        } else {
+            let q = encode_activations(&ctx, self.matmul_enc()?, m.format, x, &xq, len)?;
+            self.quantized = q.then(|| (x.clone(), xq.clone(), len));
+            q
+        };
+        Ok(encode_matvec(&ctx, self.matmul_enc()?, &m, if quantized { &xq } else { x }, out, n)?)
     }
 
     fn add_bias(&mut self, x: &mut wgpu::Buffer, b: &GpuVector, n: usize) -> Result<(), ForwardError> {
@@ -260,6 +267,7 @@ impl Backend for GpuBackend {
     }
 
     fn flush(&mut self) -> Result<(), ForwardError> {
+        self.quantized = None;
         self.ctx.check_lost()?;
         if let Some(enc) = self.encoder.take() {
             self.ctx.queue.submit([enc.finish()]);
@@ -268,6 +276,7 @@ impl Backend for GpuBackend {
     }
 
     fn read(&mut self, x: &wgpu::Buffer, len: usize) -> impl Future<Output = Result<Vec<f32>, ForwardError>> {
+        self.quantized = None;
         let (ctx, enc, x) = (self.ctx.clone(), self.encoder.take(), x.clone());
         async move { Ok(ctx.read_f32_async(enc, &x, len).await?) }
     }

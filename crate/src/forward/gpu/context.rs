@@ -23,6 +23,34 @@ pub struct Kernel {
     pub sources: &'static [&'static str],
 }
 
+/// A command encoder that keeps one compute pass open across consecutive dispatches: a decode
+/// step records a few hundred, and a pass each costs host time in wgpu and the driver (WebGPU
+/// orders the dispatches of a pass as it orders passes). A copy or `finish` ends the open pass.
+pub struct Recorder {
+    encoder: wgpu::CommandEncoder,
+    pass: Option<wgpu::ComputePass<'static>>,
+}
+
+impl Recorder {
+    /// The open compute pass, begun if none is.
+    fn pass(&mut self) -> &mut wgpu::ComputePass<'static> {
+        let Self { encoder, pass } = self;
+        pass.get_or_insert_with(|| encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None }).forget_lifetime())
+    }
+
+    /// Ends the open pass (if any) and records a buffer copy.
+    pub fn copy_buffer_to_buffer(&mut self, src: &wgpu::Buffer, src_offset: u64, dst: &wgpu::Buffer, dst_offset: u64, size: u64) {
+        self.pass = None;
+        self.encoder.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, size);
+    }
+
+    /// Ends the open pass (if any) and finishes the command buffer.
+    pub fn finish(mut self) -> wgpu::CommandBuffer {
+        self.pass = None;
+        self.encoder.finish()
+    }
+}
+
 /// Device, queue and compiled pipelines. `Sync` natively: one context can serve many threads.
 pub struct GpuContext {
     pub instance: wgpu::Instance,
@@ -34,6 +62,8 @@ pub struct GpuContext {
     /// The limits the device was created with.
     pub limits: wgpu::Limits,
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
+    /// Bind groups (with their uniform params) of recorded dispatches, for reuse.
+    dispatches: Mutex<HashMap<DispatchKey, wgpu::BindGroup>>,
     errors: Arc<Mutex<Vec<String>>>,
     /// Why the device was lost, once it is.
     lost: Arc<Mutex<Option<String>>>,
@@ -41,6 +71,18 @@ pub struct GpuContext {
 
 /// A compiled pipeline: the kernel's name and its override constants (values as f64 bits).
 type PipelineKey = (&'static str, Vec<(&'static str, u64)>);
+
+/// A dispatch's pipeline, bound buffers and uniform params. A decode step records the same
+/// few hundred dispatches every time (weights and activation buffers are fixed; only the
+/// position-dependent params of RoPE, the KV store and attention change), and on a real GPU
+/// creating each one's uniform buffer, queued write and bind group anew cost more than the
+/// kernels themselves. A cached bind group's params buffer is written once, at creation, so
+/// reusing it never races with a queued write.
+type DispatchKey = (PipelineKey, Vec<wgpu::Buffer>, Vec<u32>);
+
+/// Cached dispatches before the cache is emptied (each step adds a few dozen new
+/// position-dependent ones; cached bind groups keep their buffers alive).
+const DISPATCH_CACHE: usize = 4096;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -96,7 +138,7 @@ impl GpuContext {
         device.set_device_lost_callback(move |reason, message| {
             *lock(&lost_sink) = Some(format!("{reason:?}: {message}"));
         });
-        Ok(Self { instance, adapter, device, queue, adapter_info, limits, pipelines: Mutex::new(HashMap::new()), errors, lost })
+        Ok(Self { instance, adapter, device, queue, adapter_info, limits, pipelines: Mutex::new(HashMap::new()), dispatches: Mutex::new(HashMap::new()), errors, lost })
     }
 
     /// `GpuError::DeviceLost` once the device is gone (driver reset, GPU process crash, or
@@ -216,7 +258,7 @@ impl GpuContext {
     }
 
     /// A small uniform buffer of u32 parameters.
-    pub fn uniform_u32(&self, name: &str, params: &[u32]) -> wgpu::Buffer {
+    fn uniform_u32(&self, name: &str, params: &[u32]) -> wgpu::Buffer {
         let mut bytes: Vec<u8> = params.iter().flat_map(|v| v.to_le_bytes()).collect();
         bytes.resize(bytes.len().div_ceil(16).max(1) * 16, 0);
         let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -230,7 +272,7 @@ impl GpuContext {
     }
 
     /// One bind group for `pipeline`'s group 0, binding i = `buffers[i]`.
-    pub fn bind_group(&self, pipeline: &wgpu::ComputePipeline, label: &str, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+    fn bind_group(&self, pipeline: &wgpu::ComputePipeline, label: &str, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
         let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
             .iter()
             .enumerate()
@@ -239,24 +281,17 @@ impl GpuContext {
         self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout: &pipeline.get_bind_group_layout(0), entries: &entries })
     }
 
-    /// Records one dispatch of `kernel` into `encoder`.
-    pub fn encode_dispatch(
+    /// Records one dispatch of `kernel` (compiled with these `override` constants) into
+    /// `encoder`'s open compute pass: binding i = `buffers[i]`, then a uniform holding `params`. The bind group is
+    /// reused whenever the same kernel runs on the same buffers with the same params (see
+    /// [`DispatchKey`]).
+    pub fn dispatch(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
-        kernel: &Kernel,
-        buffers: &[&wgpu::Buffer],
-        workgroups: [u32; 3],
-    ) -> Result<(), GpuError> {
-        self.encode_dispatch_with(encoder, kernel, &[], buffers, workgroups)
-    }
-
-    /// [`GpuContext::encode_dispatch`] of the pipeline with these `override` constants.
-    pub fn encode_dispatch_with(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
+        encoder: &mut Recorder,
         kernel: &Kernel,
         constants: &[(&'static str, f64)],
         buffers: &[&wgpu::Buffer],
+        params: &[u32],
         workgroups: [u32; 3],
     ) -> Result<(), GpuError> {
         let max = self.limits.max_compute_workgroups_per_dimension;
@@ -264,8 +299,28 @@ impl GpuContext {
             return Err(GpuError::Shape(format!("{}: dispatch {workgroups:?} exceeds {max} workgroups per dimension", kernel.name)));
         }
         let pipeline = self.pipeline_with(kernel, constants)?;
-        let bind = self.bind_group(&pipeline, kernel.name, buffers);
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.name), timestamp_writes: None });
+        let key: DispatchKey = (
+            (kernel.name, constants.iter().map(|&(k, v)| (k, v.to_bits())).collect()),
+            buffers.iter().map(|&b| b.clone()).collect(),
+            params.to_vec(),
+        );
+        let cached = lock(&self.dispatches).get(&key).cloned();
+        let bind = match cached {
+            Some(b) => b,
+            None => {
+                let uniform = self.uniform_u32(kernel.name, params);
+                let mut all = buffers.to_vec();
+                all.push(&uniform);
+                let b = self.bind_group(&pipeline, kernel.name, &all);
+                let mut cache = lock(&self.dispatches);
+                if cache.len() >= DISPATCH_CACHE {
+                    cache.clear();
+                }
+                cache.insert(key, b.clone());
+                b
+            }
+        };
+        let pass = encoder.pass();
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bind, &[]);
         if workgroups.iter().all(|&g| g > 0) {
@@ -275,13 +330,13 @@ impl GpuContext {
     }
 
     /// A fresh command encoder.
-    pub fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
-        self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    pub fn encoder(&self, label: &str) -> Recorder {
+        Recorder { encoder: self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) }), pass: None }
     }
 
     /// Submits `encoder` (if any) plus a copy of the first `len` f32 of `src` into a mappable
     /// buffer, and returns them once the GPU is done.
-    pub async fn read_f32_async(&self, encoder: Option<wgpu::CommandEncoder>, src: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
+    pub async fn read_f32_async(&self, encoder: Option<Recorder>, src: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
         let bytes = (len * 4) as u64;
         if bytes > src.size() {
             return Err(GpuError::Readback(format!("{len} f32 requested from a {}-byte buffer", src.size())));
@@ -321,13 +376,13 @@ impl GpuContext {
 
     /// Blocking [`GpuContext::read_f32_async`] (native only).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn read_f32(&self, encoder: Option<wgpu::CommandEncoder>, src: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
+    pub fn read_f32(&self, encoder: Option<Recorder>, src: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
         pollster::block_on(self.read_f32_async(encoder, src, len))
     }
 
     /// Submits `encoder` and waits until the GPU has finished it (native only; for timing).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn submit_and_wait(&self, encoder: wgpu::CommandEncoder) -> Result<(), GpuError> {
+    pub fn submit_and_wait(&self, encoder: Recorder) -> Result<(), GpuError> {
         let index = self.queue.submit([encoder.finish()]);
         self.device
             .poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: None })

@@ -1,14 +1,14 @@
 //! `embed`: token embedding rows from a Q8_0 matrix, dequantized then multiplied by `scale`
 //! (the GPU twin of `forward::cpu::embed::embed` for Q8_0 tables).
 
-use super::{as_u32, grid, need, GpuContext, GpuError, GpuMatrix, Kernel, QuantFormat, PRELUDE};
+use super::{as_u32, grid, need, GpuContext, GpuError, GpuMatrix, Kernel, QuantFormat, PRELUDE, Recorder};
 
 pub const KERNEL: Kernel = Kernel { name: "embed", sources: &[PRELUDE, include_str!("embed.wgsl")] };
 
 /// Records the rows of `table` (Q8_0, (vocab, dim)) for the `n` u32 token ids in `ids` into
 /// `out` (n, dim), each multiplied by `scale`. Ids are not checked on the GPU (the row of an id
 /// past the table is left unwritten); [`embed_async`] checks them.
-pub fn encode_embed(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, table: &GpuMatrix, ids: &wgpu::Buffer, out: &wgpu::Buffer, n: usize, scale: f32) -> Result<(), GpuError> {
+pub fn encode_embed(ctx: &GpuContext, encoder: &mut Recorder, table: &GpuMatrix, ids: &wgpu::Buffer, out: &wgpu::Buffer, n: usize, scale: f32) -> Result<(), GpuError> {
     if table.format != QuantFormat::Q8_0 {
         return Err(GpuError::Shape(format!("embed: a {:?} table (only Q8_0 is supported)", table.format)));
     }
@@ -19,8 +19,7 @@ pub fn encode_embed(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, table:
     as_u32("embed", "vocab", table.rows)?;
     let [gx, gy] = grid(ctx, len.div_ceil(64));
     for part in &table.parts {
-        let params = ctx.uniform_u32("embed params", &[n as u32, table.cols as u32, part.rows as u32, scale.to_bits(), gx, part.row_start as u32]);
-        ctx.encode_dispatch(encoder, &KERNEL, &[&part.buffer, ids, out, &params], [gx, gy, 1])?;
+        ctx.dispatch(encoder, &KERNEL, &[], &[&part.buffer, ids, out], &[n as u32, table.cols as u32, part.rows as u32, scale.to_bits(), gx, part.row_start as u32], [gx, gy, 1])?;
     }
     Ok(())
 }

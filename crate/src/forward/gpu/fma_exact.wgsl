@@ -10,6 +10,10 @@
 // xor with a zero the compiler cannot see (`opaque_zero()`, defined by the kernel from a
 // uniform), so it must keep the computed value.
 
+fn hide(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) ^ opaque_zero());
+}
+
 fn hide4(x: vec4<f32>) -> vec4<f32> {
     return bitcast<vec4<f32>>(bitcast<vec4<u32>>(x) ^ vec4<u32>(opaque_zero()));
 }

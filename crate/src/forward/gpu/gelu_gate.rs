@@ -1,11 +1,11 @@
 //! `gelu_gate`: `gate = gelu_tanh(gate) * up` in place (the GPU twin of `forward::cpu::gelu::gelu_gate`).
 
-use super::{encode_pairwise, run_pairwise, GpuContext, GpuError, Kernel};
+use super::{encode_pairwise, run_pairwise, GpuContext, GpuError, Kernel, Recorder};
 
 pub const KERNEL: Kernel = Kernel { name: "gelu_gate", sources: &[include_str!("gelu_gate.wgsl")] };
 
 /// Records `gelu_gate` over the first `len` f32 of `gate` (written in place) and `up`.
-pub fn encode_gelu_gate(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, gate: &wgpu::Buffer, up: &wgpu::Buffer, len: usize) -> Result<(), GpuError> {
+pub fn encode_gelu_gate(ctx: &GpuContext, encoder: &mut Recorder, gate: &wgpu::Buffer, up: &wgpu::Buffer, len: usize) -> Result<(), GpuError> {
     encode_pairwise(ctx, encoder, &KERNEL, ("gate", gate), ("up", up), len)
 }
 

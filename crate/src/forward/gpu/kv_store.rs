@@ -1,7 +1,7 @@
 //! `kv_store`: write n rows of keys and values into a layer's KV cache at a position, rounded
 //! to f16 precision (the GPU twin of the CPU backend's `kv_store`).
 
-use super::{as_u32, grid, need, upload_rw, GpuContext, GpuError, Kernel};
+use super::{as_u32, grid, need, upload_rw, GpuContext, GpuError, Kernel, Recorder};
 
 pub const KERNEL: Kernel = Kernel { name: "kv_store", sources: &[super::F16, include_str!("kv_store.wgsl")] };
 
@@ -9,7 +9,7 @@ pub const KERNEL: Kernel = Kernel { name: "kv_store", sources: &[super::F16, inc
 #[allow(clippy::too_many_arguments)]
 pub fn encode_kv_store(
     ctx: &GpuContext,
-    encoder: &mut wgpu::CommandEncoder,
+    encoder: &mut Recorder,
     k: &wgpu::Buffer,
     v: &wgpu::Buffer,
     k_cache: &wgpu::Buffer,
@@ -27,8 +27,7 @@ pub fn encode_kv_store(
     let l = as_u32("kv_store", "n * kv_dim", len)?;
     as_u32("kv_store", "cache end", end)?;
     let [gx, gy] = grid(ctx, len.div_ceil(64));
-    let params = ctx.uniform_u32("kv_store params", &[l, (start * kv_dim) as u32, gx]);
-    ctx.encode_dispatch(encoder, &KERNEL, &[k, v, k_cache, v_cache, &params], [gx, gy, 1])
+    ctx.dispatch(encoder, &KERNEL, &[], &[k, v, k_cache, v_cache], &[l, (start * kv_dim) as u32, gx], [gx, gy, 1])
 }
 
 /// Stores `k`, `v` (rows of `kv_dim`) at `start` of caches holding `cache_k`, `cache_v` and

@@ -8,7 +8,7 @@
 
 use super::quantize_q8_0::{encode_quantize_q8_0, out_len as q8_0_len};
 use super::quantize_q8_k::{encode_quantize_q8_k, out_len as q8_k_len};
-use super::{as_u32, GpuContext, GpuError, Kernel};
+use super::{as_u32, GpuContext, GpuError, Kernel, Recorder};
 
 /// What every matvec kernel shares: bindings, params, tiling, the workgroup reduction.
 pub const MATVEC: &str = include_str!("matvec.wgsl");
@@ -194,7 +194,7 @@ impl GpuMatrix {
 /// Records what `format`'s matvec reads from `len` f32 activations `x` into `xq`
 /// ([`QuantFormat::activation_len`] f32): the quantized activations; `false` (nothing recorded)
 /// for float formats, which read `x` itself.
-pub fn encode_activations(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, format: QuantFormat, x: &wgpu::Buffer, xq: &wgpu::Buffer, len: usize) -> Result<bool, GpuError> {
+pub fn encode_activations(ctx: &GpuContext, encoder: &mut Recorder, format: QuantFormat, x: &wgpu::Buffer, xq: &wgpu::Buffer, len: usize) -> Result<bool, GpuError> {
     match format {
         QuantFormat::F32 | QuantFormat::F16 => return Ok(false),
         QuantFormat::Q4_0 | QuantFormat::Q8_0 | QuantFormat::Q5_0 => encode_quantize_q8_0(ctx, encoder, x, xq, len)?,
@@ -206,7 +206,7 @@ pub fn encode_activations(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, 
 /// Records `y = W · x` for `n` activation rows into `encoder`. `x` holds (n, cols) activations
 /// as the format reads them (f32 for float matrices, see [`encode_activations`] for quantized
 /// ones), `y` receives (n, rows) f32. One dispatch per part of W.
-pub fn encode_matvec(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, w: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer, n: usize) -> Result<(), GpuError> {
+pub fn encode_matvec(ctx: &GpuContext, encoder: &mut Recorder, w: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer, n: usize) -> Result<(), GpuError> {
     let (x_bytes, y_bytes) = ((w.format.activation_len(n * w.cols) * 4) as u64, (n * w.rows * 4) as u64);
     if x.size() < x_bytes || y.size() < y_bytes {
         return Err(GpuError::Shape(format!(
@@ -232,8 +232,7 @@ pub fn encode_matvec(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, w: &G
         let groups = part.rows.div_ceil(RPW);
         let groups_x = groups.min(max);
         let groups_y = groups.div_ceil(groups_x);
-        let params = ctx.uniform_u32("matvec params", &[part.rows as u32, w.cols as u32, n as u32, groups_x as u32, w.rows as u32, part.row_start as u32, 0]);
-        ctx.encode_dispatch_with(encoder, w.format.kernel(), &constants, &[&part.buffer, x, y, &params], [groups_x as u32, groups_y as u32, tiles as u32])?;
+        ctx.dispatch(encoder, w.format.kernel(), &constants, &[&part.buffer, x, y], &[part.rows as u32, w.cols as u32, n as u32, groups_x as u32, w.rows as u32, part.row_start as u32, 0], [groups_x as u32, groups_y as u32, tiles as u32])?;
     }
     Ok(())
 }

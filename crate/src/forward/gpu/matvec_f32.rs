@@ -1,12 +1,12 @@
 //! `matvec_f32`: f32 matrix × f32 vectors. Shared body in `matvec_float.wgsl`, block decoding in `matvec_f32.wgsl`.
 
 use super::matvec::{GpuMatrix, QuantFormat, MATVEC, MATVEC_FLOAT};
-use super::{GpuContext, GpuError, Kernel, PRELUDE};
+use super::{GpuContext, GpuError, Kernel, PRELUDE, Recorder};
 
 pub const KERNEL: Kernel = Kernel { name: "matvec_f32", sources: &[PRELUDE, MATVEC, MATVEC_FLOAT, include_str!("matvec_f32.wgsl")] };
 
 /// Records `y = W · x` (n activation rows) for a F32 matrix.
-pub fn encode_matvec_f32(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, w: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer, n: usize) -> Result<(), GpuError> {
+pub fn encode_matvec_f32(ctx: &GpuContext, encoder: &mut Recorder, w: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer, n: usize) -> Result<(), GpuError> {
     if w.format != QuantFormat::F32 {
         return Err(GpuError::Shape(format!("matvec_f32 got a {:?} matrix", w.format)));
     }

@@ -22,6 +22,7 @@ pub mod add_bias;
 pub mod backend;
 pub mod attention;
 pub mod context;
+pub mod contraction;
 pub mod embed;
 pub mod gelu_gate;
 pub mod kv_store;
@@ -43,7 +44,7 @@ pub mod softmax;
 pub mod top_k;
 pub mod top_k_merge;
 
-pub use context::{GpuContext, Kernel};
+pub use context::{GpuContext, Kernel, Recorder};
 pub use matvec::{GpuMatrix, QuantFormat};
 
 /// Shared WGSL helpers (byte reads from `array<u32>`, f16 decoding), prepended to kernels.
@@ -124,7 +125,7 @@ pub(crate) fn upload_rw(ctx: &GpuContext, name: &str, data: &[f32]) -> Result<wg
 /// (the shape shared by `add`, `gelu_gate` and `silu_gate`: bindings a, b, params {len, gx}).
 pub(crate) fn encode_pairwise(
     ctx: &GpuContext,
-    encoder: &mut wgpu::CommandEncoder,
+    encoder: &mut Recorder,
     kernel: &Kernel,
     (a_name, a): (&str, &wgpu::Buffer),
     (b_name, b): (&str, &wgpu::Buffer),
@@ -134,14 +135,13 @@ pub(crate) fn encode_pairwise(
     need(kernel.name, b_name, b, len)?;
     let n = as_u32(kernel.name, "len", len)?;
     let [gx, gy] = grid(ctx, len.div_ceil(64));
-    let params = ctx.uniform_u32(&format!("{} params", kernel.name), &[n, gx]);
-    ctx.encode_dispatch(encoder, kernel, &[a, b, &params], [gx, gy, 1])
+    ctx.dispatch(encoder, kernel, &[], &[a, b], &[n, gx], [gx, gy, 1])
 }
 
 /// Records a kernel that maps `x` to `out` (`out_len` f32) block by block, one invocation per
 /// `block` values (the shape shared by `quantize_q8_0` and `quantize_q8_k`: bindings x, out,
 /// params {blocks, gx, 0}).
-pub(crate) fn encode_blockwise(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, kernel: &Kernel, block: usize, x: &wgpu::Buffer, out: &wgpu::Buffer, len: usize, out_len: usize) -> Result<(), GpuError> {
+pub(crate) fn encode_blockwise(ctx: &GpuContext, encoder: &mut Recorder, kernel: &Kernel, block: usize, x: &wgpu::Buffer, out: &wgpu::Buffer, len: usize, out_len: usize) -> Result<(), GpuError> {
     if !len.is_multiple_of(block) {
         return Err(GpuError::Shape(format!("{}: {len} values are not blocks of {block}", kernel.name)));
     }
@@ -149,8 +149,7 @@ pub(crate) fn encode_blockwise(ctx: &GpuContext, encoder: &mut wgpu::CommandEnco
     need(kernel.name, "out", out, out_len)?;
     let blocks = as_u32(kernel.name, "blocks", len / block)?;
     let [gx, gy] = grid(ctx, (len / block).div_ceil(64));
-    let params = ctx.uniform_u32(&format!("{} params", kernel.name), &[blocks, gx, 0]);
-    ctx.encode_dispatch(encoder, kernel, &[x, out, &params], [gx, gy, 1])
+    ctx.dispatch(encoder, kernel, &[], &[x, out], &[blocks, gx, 0], [gx, gy, 1])
 }
 
 /// Uploads `x`, runs a blockwise kernel over it and reads its `out_len` outputs.

@@ -3,7 +3,7 @@
 //! quantized matvec kernels read (`matvec_quant.wgsl`), so the GPU computes the integer dot
 //! products the CPU backend and llama.cpp compute. See `quantize_q8_0.wgsl`.
 
-use super::{encode_blockwise, run_blockwise, GpuContext, GpuError, Kernel};
+use super::{encode_blockwise, run_blockwise, GpuContext, GpuError, Kernel, Recorder};
 
 pub const KERNEL: Kernel = Kernel { name: "quantize_q8_0", sources: &[super::F16, super::FMA_EXACT, super::DIV_RN, super::QUANTIZE, include_str!("quantize_q8_0.wgsl")] };
 
@@ -17,7 +17,7 @@ pub const fn out_len(len: usize) -> usize {
 
 /// Records the quantization of the first `len` f32 of `x` (a multiple of [`BLOCK`]) into `out`
 /// ([`out_len`] f32).
-pub fn encode_quantize_q8_0(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, out: &wgpu::Buffer, len: usize) -> Result<(), GpuError> {
+pub fn encode_quantize_q8_0(ctx: &GpuContext, encoder: &mut Recorder, x: &wgpu::Buffer, out: &wgpu::Buffer, len: usize) -> Result<(), GpuError> {
     encode_blockwise(ctx, encoder, &KERNEL, BLOCK, x, out, len, out_len(len))
 }
 

@@ -1,7 +1,7 @@
 //! `rmsnorm`: `out = x / sqrt(mean(x²) + eps) * weight` for each `weight`-long row of `x`
 //! (the GPU twin of `forward::cpu::rmsnorm`).
 
-use super::{GpuContext, GpuError, Kernel};
+use super::{GpuContext, GpuError, Kernel, Recorder};
 
 pub const KERNEL: Kernel = Kernel { name: "rmsnorm", sources: &[super::FMA_EXACT, super::DIV_RN, include_str!("rmsnorm.wgsl")] };
 
@@ -9,7 +9,7 @@ pub const KERNEL: Kernel = Kernel { name: "rmsnorm", sources: &[super::FMA_EXACT
 #[allow(clippy::too_many_arguments)]
 pub fn encode_rmsnorm(
     ctx: &GpuContext,
-    encoder: &mut wgpu::CommandEncoder,
+    encoder: &mut Recorder,
     x: &wgpu::Buffer,
     weight: &wgpu::Buffer,
     out: &wgpu::Buffer,
@@ -29,8 +29,7 @@ pub fn encode_rmsnorm(
     let max = ctx.limits.max_compute_workgroups_per_dimension as usize;
     let groups_x = rows.clamp(1, max);
     let groups_y = rows.div_ceil(groups_x);
-    let params = ctx.uniform_u32("rmsnorm params", &[len as u32, rows as u32, eps.to_bits(), groups_x as u32, 0]);
-    ctx.encode_dispatch(encoder, &KERNEL, &[x, weight, out, &params], [groups_x as u32, groups_y as u32, 1])
+    ctx.dispatch(encoder, &KERNEL, &[], &[x, weight, out], &[len as u32, rows as u32, eps.to_bits(), groups_x as u32, 0], [groups_x as u32, groups_y as u32, 1])
 }
 
 /// Uploads `x` (rows of `weight.len()`) and `weight`, runs RMSNorm and reads the result back.

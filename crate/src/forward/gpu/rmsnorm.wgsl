@@ -1,7 +1,9 @@
 // RMSNorm of each row: out = x * (1 / sqrt(mean(x^2) + eps)) * weight, in the CPU op's exact
 // arithmetic: the squares summed in order by one invocation (the f32 sum is order-dependent;
 // Gemma's residual stream has values in the hundreds), correctly rounded division and square
-// root (WGSL's may be off by ULPs), (x * scale) * weight. One workgroup per row.
+// root (WGSL's may be off by ULPs), (x * scale) * weight. One workgroup per row. The row is
+// first staged through workgroup memory by all 64 invocations (coalesced loads), so the one
+// summing invocation reads on-chip memory, not a global load per value.
 
 struct Params {
     len: u32,
@@ -18,7 +20,9 @@ struct Params {
 @group(0) @binding(3) var<uniform> params: Params;
 
 const WG: u32 = 64u;
+const STAGE: u32 = 1024u;
 var<workgroup> row_scale: f32;
+var<workgroup> stage: array<f32, STAGE>;
 
 fn opaque_zero() -> u32 {
     return params.zero;
@@ -44,12 +48,26 @@ fn sqrt_rn(a: f32) -> f32 {
 fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = wid.x + wid.y * params.groups_x;
     let off = row * params.len;
-    if (lid == 0u && row < params.rows) {
-        var ss = 0.0;
-        for (var i = 0u; i < params.len; i++) {
-            let v = x[off + i];
-            ss += v * v;
+    // Uniform control flow for the barriers: rows past the end stage nothing and sum nothing.
+    let live = row < params.rows;
+    var ss = 0.0;
+    for (var base = 0u; base < params.len; base += STAGE) {
+        let n = min(STAGE, params.len - base);
+        for (var i = lid; i < n; i += WG) {
+            if (live) {
+                stage[i] = x[off + base + i];
+            }
         }
+        workgroupBarrier();
+        if (lid == 0u && live) {
+            for (var i = 0u; i < n; i++) {
+                let v = stage[i];
+                ss += hide(v * v); // rounded, then added: as the CPU, never fused
+            }
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u && live) {
         row_scale = div_rn(1.0, sqrt_rn(div_rn(ss, f32(params.len)) + params.eps));
     }
     workgroupBarrier();

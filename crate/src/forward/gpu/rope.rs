@@ -1,7 +1,7 @@
 //! `rope`: rotary position embedding in place on rows of heads, row r at position
 //! `start_pos + r` (the GPU twin of `forward::cpu::rope::rope` without frequency factors).
 
-use super::{as_u32, grid, need, GpuContext, GpuError, Kernel};
+use super::{as_u32, grid, need, GpuContext, GpuError, Kernel, Recorder};
 use crate::forward::config::RopeStyle;
 
 pub const KERNEL: Kernel = Kernel { name: "rope", sources: &[include_str!("rope.wgsl")] };
@@ -59,14 +59,14 @@ pub fn table(theta: f32, head_dim: usize, freq_factors: Option<&[f32]>, position
 }
 
 /// Records RoPE over the first `rows * n_heads * head_dim` f32 of `x`, in place.
-pub fn encode_rope(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, s: &RopeShape) -> Result<(), GpuError> {
+pub fn encode_rope(ctx: &GpuContext, encoder: &mut Recorder, x: &wgpu::Buffer, s: &RopeShape) -> Result<(), GpuError> {
     let tb = ctx.upload_f32("rope table", &table(s.theta, s.head_dim, None, s.start_pos + s.rows))?;
     encode_rope_table(ctx, encoder, x, &tb, s)
 }
 
 /// [`encode_rope`] with the rotation table (see [`table`], at least `start_pos + rows`
 /// positions) already on the GPU; `s.theta` is not used.
-pub fn encode_rope_table(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, table: &wgpu::Buffer, s: &RopeShape) -> Result<(), GpuError> {
+pub fn encode_rope_table(ctx: &GpuContext, encoder: &mut Recorder, x: &wgpu::Buffer, table: &wgpu::Buffer, s: &RopeShape) -> Result<(), GpuError> {
     s.check()?;
     let len = s.rows.saturating_mul(s.n_heads).saturating_mul(s.head_dim);
     need("rope", "x", x, len)?;
@@ -76,8 +76,7 @@ pub fn encode_rope_table(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x
     let pairs = len / 2;
     let [gx, gy] = grid(ctx, pairs.div_ceil(64));
     let neox = u32::from(matches!(s.style, RopeStyle::Neox));
-    let params = ctx.uniform_u32("rope params", &[s.rows as u32, s.n_heads as u32, s.head_dim as u32, s.start_pos as u32, neox, gx]);
-    ctx.encode_dispatch(encoder, &KERNEL, &[x, table, &params], [gx, gy, 1])
+    ctx.dispatch(encoder, &KERNEL, &[], &[x, table], &[s.rows as u32, s.n_heads as u32, s.head_dim as u32, s.start_pos as u32, neox, gx, 0], [gx, gy, 1])
 }
 
 /// Uploads `x` (`s.rows` rows of heads), applies RoPE and reads it back.

@@ -11,11 +11,18 @@ struct Params {
     start_pos: u32,
     neox: u32,
     groups_x: u32,
+    // Always 0: `hide` keeps each product rounded on its own, as the CPU rounds it (a
+    // compiler may otherwise fuse `x0 * c - x1 * s` into an fma).
+    zero: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read> table: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
+
+fn hide(v: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(v) ^ params.zero);
+}
 
 @compute @workgroup_size(64)
 fn rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -39,6 +46,6 @@ fn rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let x0 = x[a];
     let x1 = x[b];
-    x[a] = x0 * c - x1 * s;
-    x[b] = x0 * s + x1 * c;
+    x[a] = hide(x0 * c) - hide(x1 * s);
+    x[b] = hide(x0 * s) + hide(x1 * c);
 }

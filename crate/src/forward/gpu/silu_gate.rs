@@ -1,11 +1,11 @@
 //! `silu_gate`: `gate = silu(gate) * up` in place (the GPU twin of `forward::cpu::silu::silu_gate`).
 
-use super::{encode_pairwise, run_pairwise, GpuContext, GpuError, Kernel};
+use super::{encode_pairwise, run_pairwise, GpuContext, GpuError, Kernel, Recorder};
 
 pub const KERNEL: Kernel = Kernel { name: "silu_gate", sources: &[include_str!("silu_gate.wgsl")] };
 
 /// Records `silu_gate` over the first `len` f32 of `gate` (written in place) and `up`.
-pub fn encode_silu_gate(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, gate: &wgpu::Buffer, up: &wgpu::Buffer, len: usize) -> Result<(), GpuError> {
+pub fn encode_silu_gate(ctx: &GpuContext, encoder: &mut Recorder, gate: &wgpu::Buffer, up: &wgpu::Buffer, len: usize) -> Result<(), GpuError> {
     encode_pairwise(ctx, encoder, &KERNEL, ("gate", gate), ("up", up), len)
 }
 

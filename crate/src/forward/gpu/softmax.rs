@@ -1,12 +1,12 @@
 //! `softmax`: numerically stable softmax of each `len`-long row, in place (the GPU twin of
 //! `forward::cpu::softmax::softmax`, applied per row).
 
-use super::{as_u32, grid, need, GpuContext, GpuError, Kernel};
+use super::{as_u32, grid, need, GpuContext, GpuError, Kernel, Recorder};
 
 pub const KERNEL: Kernel = Kernel { name: "softmax", sources: &[super::REDUCE, include_str!("softmax.wgsl")] };
 
 /// Records softmax of `rows` rows of `len` f32 of `x`, in place.
-pub fn encode_softmax(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, rows: usize, len: usize) -> Result<(), GpuError> {
+pub fn encode_softmax(ctx: &GpuContext, encoder: &mut Recorder, x: &wgpu::Buffer, rows: usize, len: usize) -> Result<(), GpuError> {
     if len == 0 {
         return Err(GpuError::Shape("softmax: rows of length 0".into()));
     }
@@ -14,8 +14,7 @@ pub fn encode_softmax(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, x: &
     need("softmax", "x", x, total)?;
     as_u32("softmax", "rows * len", total)?;
     let [gx, gy] = grid(ctx, rows);
-    let params = ctx.uniform_u32("softmax params", &[len as u32, rows as u32, gx]);
-    ctx.encode_dispatch(encoder, &KERNEL, &[x, &params], [gx, gy, 1])
+    ctx.dispatch(encoder, &KERNEL, &[], &[x], &[len as u32, rows as u32, gx], [gx, gy, 1])
 }
 
 /// Uploads `x` (rows of `len`), runs softmax on each row and reads it back.

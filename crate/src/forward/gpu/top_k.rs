@@ -3,7 +3,7 @@
 //! vocabulary's logits (1 MiB for Gemma 3). Two kernels: `top_k` (per chunk of the vocabulary)
 //! then `top_k_merge` (one workgroup). Ties go to the lower id, as `sample::argmax`.
 
-use super::{as_u32, need, GpuContext, GpuError, Kernel};
+use super::{as_u32, need, GpuContext, GpuError, Kernel, Recorder};
 use crate::forward::backend::TopLogits;
 
 pub const KERNEL: Kernel = Kernel { name: "top_k", sources: &[include_str!("top_k.wgsl")] };
@@ -36,16 +36,14 @@ pub fn scratch_len(vocab: usize, k: usize) -> Result<usize, GpuError> {
 
 /// Records the op over the first `vocab` f32 of `logits`; `out` receives 2k + 2 words
 /// (see [`decode`]), `scratch` holds [`scratch_len`] words.
-pub fn encode_top_k(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, logits: &wgpu::Buffer, scratch: &wgpu::Buffer, out: &wgpu::Buffer, vocab: usize, k: usize) -> Result<(), GpuError> {
+pub fn encode_top_k(ctx: &GpuContext, encoder: &mut Recorder, logits: &wgpu::Buffer, scratch: &wgpu::Buffer, out: &wgpu::Buffer, vocab: usize, k: usize) -> Result<(), GpuError> {
     let (chunk, groups) = plan(vocab, k)?;
     need("top_k", "logits", logits, vocab)?;
     need("top_k", "scratch", scratch, groups * (2 * k + 3))?;
     need("top_k", "out", out, 2 * k + 2)?;
     let v = as_u32("top_k", "vocab", vocab)?;
-    let p1 = ctx.uniform_u32("top_k params", &[v, k as u32, chunk as u32, groups as u32]);
-    ctx.encode_dispatch(encoder, &KERNEL, &[logits, scratch, &p1], [groups as u32, 1, 1])?;
-    let p2 = ctx.uniform_u32("top_k_merge params", &[k as u32, groups as u32]);
-    ctx.encode_dispatch(encoder, &super::top_k_merge::KERNEL, &[scratch, out, &p2], [1, 1, 1])
+    ctx.dispatch(encoder, &KERNEL, &[], &[logits, scratch], &[v, k as u32, chunk as u32, groups as u32], [groups as u32, 1, 1])?;
+    ctx.dispatch(encoder, &super::top_k_merge::KERNEL, &[], &[scratch, out], &[k as u32, groups as u32], [1, 1, 1])
 }
 
 /// The op's output words (read back as f32) as [`TopLogits`]; ids past the vocabulary (fewer
