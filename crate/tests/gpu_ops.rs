@@ -18,7 +18,6 @@ use tutor_runtime::forward::config::Activation;
 use tutor_runtime::forward::cpu::attention::AttentionShape;
 use tutor_runtime::forward::cpu::backend::CpuBackend;
 use tutor_runtime::forward::gpu::backend::{GpuBackend, GpuVector, GpuWeight};
-use tutor_runtime::forward::gpu::contraction::contraction;
 use tutor_runtime::forward::gpu::{GpuContext, GpuError};
 use tutor_runtime::forward::model::{block_on, Transformer};
 use tutor_runtime::forward::weights::{Loader, Matrix};
@@ -199,7 +198,7 @@ fn gpu_ops_match_cpu_ops_on_the_real_model() {
         }
         Err(e) => panic!("GPU adapter exists but failed: {e}"),
     };
-    let fuses = contraction(&ctx).expect("contraction probe");
+    let fuses = ctx.rounding.fuses_mul_add;
     let mut src = FileShards::open(&[common::real_model_path()]).expect("model");
     let g = Gguf::read(&mut src).expect("gguf");
     let backend = Lockstep { cpu: CpuBackend::default(), gpu: GpuBackend::new(ctx), stats: BTreeMap::new() };

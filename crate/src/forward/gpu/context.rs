@@ -11,7 +11,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use super::GpuError;
+use super::contraction::{contraction_async, Rounding};
+use super::{GpuError, FMA_EXACT};
 
 /// One compute kernel: a WGSL source whose entry point and pipeline label are `name`.
 /// `sources` are concatenated (a shared prelude, then the kernel's own file).
@@ -61,6 +62,8 @@ pub struct GpuContext {
     pub adapter_info: String,
     /// The limits the device was created with.
     pub limits: wgpu::Limits,
+    /// How the shader compiler rounds multiply-adds (the `contraction` probe, run at creation).
+    pub rounding: Rounding,
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
     /// Bind groups (with their uniform params) of recorded dispatches, for reuse.
     dispatches: Mutex<HashMap<DispatchKey, wgpu::BindGroup>>,
@@ -138,7 +141,21 @@ impl GpuContext {
         device.set_device_lost_callback(move |reason, message| {
             *lock(&lost_sink) = Some(format!("{reason:?}: {message}"));
         });
-        Ok(Self { instance, adapter, device, queue, adapter_info, limits, pipelines: Mutex::new(HashMap::new()), dispatches: Mutex::new(HashMap::new()), errors, lost })
+        let mut ctx = Self {
+            instance,
+            adapter,
+            device,
+            queue,
+            adapter_info,
+            limits,
+            rounding: Rounding { fuses_mul_add: false, fma_fused: false },
+            pipelines: Mutex::new(HashMap::new()),
+            dispatches: Mutex::new(HashMap::new()),
+            errors,
+            lost,
+        };
+        ctx.rounding = contraction_async(&ctx).await?;
+        Ok(ctx)
     }
 
     /// `GpuError::DeviceLost` once the device is gone (driver reset, GPU process crash, or
@@ -175,12 +192,19 @@ impl GpuContext {
 
     /// [`GpuContext::pipeline`] with values for the kernel's `override` constants, compiled
     /// once per set of values.
+    /// Kernels built on `fma_exact.wgsl` also get `NATIVE_FMA` (the adapter's `fma()` is
+    /// rounded once).
     pub fn pipeline_with(&self, kernel: &Kernel, constants: &[(&'static str, f64)]) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
         let key: PipelineKey = (kernel.name, constants.iter().map(|&(k, v)| (k, v.to_bits())).collect());
         if let Some(p) = lock(&self.pipelines).get(&key) {
             return Ok(p.clone());
         }
         let source: String = kernel.sources.concat();
+        let mut constants = constants.to_vec();
+        if self.rounding.fma_fused && kernel.sources.contains(&FMA_EXACT) {
+            constants.push(("NATIVE_FMA", 1.0));
+        }
+        let constants = &constants[..];
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(kernel.name),
             source: wgpu::ShaderSource::Wgsl(source.into()),

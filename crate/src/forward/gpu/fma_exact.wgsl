@@ -9,6 +9,11 @@
 // breaks the error-free transformations; `hide` passes each rounded sum or product through an
 // xor with a zero the compiler cannot see (`opaque_zero()`, defined by the kernel from a
 // uniform), so it must keep the computed value.
+// Where the adapter's own fma() is rounded once (the `contraction` probe at device creation:
+// NVIDIA's is, llvmpipe's is not), the context sets NATIVE_FMA and that one instruction
+// replaces the emulation.
+
+override NATIVE_FMA: bool = false;
 
 fn hide(x: f32) -> f32 {
     return bitcast<f32>(bitcast<u32>(x) ^ opaque_zero());
@@ -23,6 +28,9 @@ fn split_hi4(a: vec4<f32>) -> vec4<f32> {
 }
 
 fn fma_exact4(a: vec4<f32>, b: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
+    if (NATIVE_FMA) {
+        return fma(a, b, c);
+    }
     // (ph, pl) = a * b exactly.
     let ph = hide4(a * b);
     let ah = split_hi4(a);
