@@ -48,8 +48,18 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     var m = -3.4028235e38;
     for (var j = lo + lid; j <= p; j += WG) {
         let k_off = j * kv_dim + kvh * hd;
+        // Unrolled by 4 (loads issued together), summed in d order as before.
         var acc = 0.0;
-        for (var d = 0u; d < hd; d++) {
+        var d = 0u;
+        for (; d + 4u <= hd; d += 4u) {
+            let qv = vec4<f32>(q[q_off + d], q[q_off + d + 1u], q[q_off + d + 2u], q[q_off + d + 3u]);
+            let kv = vec4<f32>(k_cache[k_off + d], k_cache[k_off + d + 1u], k_cache[k_off + d + 2u], k_cache[k_off + d + 3u]);
+            acc += qv.x * kv.x;
+            acc += qv.y * kv.y;
+            acc += qv.z * kv.z;
+            acc += qv.w * kv.w;
+        }
+        for (; d < hd; d++) {
             acc += q[q_off + d] * k_cache[k_off + d];
         }
         let s = acc * params.scale;
@@ -73,9 +83,20 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 
     // out[d] = Σ_j softmax_j · v[j][d], as the CPU: weights normalized first.
     for (var d = lid; d < hd; d += WG) {
+        // Unrolled by 4 positions (loads issued together), summed in position order as before.
         var acc = 0.0;
-        for (var j = lo; j <= p; j++) {
-            acc += (scores[s_off + j] * inv) * v_cache[j * kv_dim + kvh * hd + d];
+        let vd = kvh * hd + d;
+        var j = lo;
+        for (; j + 3u <= p; j += 4u) {
+            let sv = vec4<f32>(scores[s_off + j], scores[s_off + j + 1u], scores[s_off + j + 2u], scores[s_off + j + 3u]) * inv;
+            let vv = vec4<f32>(v_cache[j * kv_dim + vd], v_cache[(j + 1u) * kv_dim + vd], v_cache[(j + 2u) * kv_dim + vd], v_cache[(j + 3u) * kv_dim + vd]);
+            acc += sv.x * vv.x;
+            acc += sv.y * vv.y;
+            acc += sv.z * vv.z;
+            acc += sv.w * vv.w;
+        }
+        for (; j <= p; j++) {
+            acc += (scores[s_off + j] * inv) * v_cache[j * kv_dim + vd];
         }
         out[q_off + d] = acc;
     }

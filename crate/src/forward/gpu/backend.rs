@@ -270,7 +270,7 @@ impl Backend for GpuBackend {
         self.quantized = None;
         self.ctx.check_lost()?;
         if let Some(enc) = self.encoder.take() {
-            self.ctx.queue.submit([enc.finish()]);
+            self.ctx.submit(enc);
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use super::contraction::{contraction_async, Rounding};
+use super::profile::{Profiler, Stamps, MAX_STAMPED};
 use super::{GpuError, FMA_EXACT};
 
 /// One compute kernel: a WGSL source whose entry point and pipeline label are `name`.
@@ -30,12 +31,22 @@ pub struct Kernel {
 pub struct Recorder {
     encoder: wgpu::CommandEncoder,
     pass: Option<wgpu::ComputePass<'static>>,
+    /// While profiling: each dispatch's pass timestamps.
+    stamps: Option<Stamps>,
 }
 
 impl Recorder {
-    /// The open compute pass, begun if none is.
-    fn pass(&mut self) -> &mut wgpu::ComputePass<'static> {
-        let Self { encoder, pass } = self;
+    /// The open compute pass, begun if none is. While profiling, every dispatch (`name`,
+    /// `groups` workgroups) gets a pass of its own with begin and end timestamps.
+    fn pass(&mut self, name: &'static str, groups: u32) -> &mut wgpu::ComputePass<'static> {
+        let Self { encoder, pass, stamps } = self;
+        if let Some(s) = stamps.as_mut().filter(|s| (s.names.len() as u32) < MAX_STAMPED) {
+            let i = 2 * s.names.len() as u32;
+            s.names.push((name, groups));
+            *pass = None;
+            let writes = wgpu::ComputePassTimestampWrites { query_set: &s.query_set, beginning_of_pass_write_index: Some(i), end_of_pass_write_index: Some(i + 1) };
+            return pass.insert(encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(name), timestamp_writes: Some(writes) }).forget_lifetime());
+        }
         pass.get_or_insert_with(|| encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None }).forget_lifetime())
     }
 
@@ -45,11 +56,6 @@ impl Recorder {
         self.encoder.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, size);
     }
 
-    /// Ends the open pass (if any) and finishes the command buffer.
-    pub fn finish(mut self) -> wgpu::CommandBuffer {
-        self.pass = None;
-        self.encoder.finish()
-    }
 }
 
 /// Device, queue and compiled pipelines. `Sync` natively: one context can serve many threads.
@@ -64,6 +70,8 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     /// How the shader compiler rounds multiply-adds (the `contraction` probe, run at creation).
     pub rounding: Rounding,
+    /// GPU time per kernel, when asked for (`TUTOR_GPU_PROFILE`).
+    profiler: Option<Profiler>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
     /// Bind groups (with their uniform params) of recorded dispatches, for reuse.
     dispatches: Mutex<HashMap<DispatchKey, wgpu::BindGroup>>,
@@ -118,6 +126,7 @@ impl GpuContext {
             .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
         let info = adapter.get_info();
         let adapter_info = format!("{} ({:?}, {:?}, {} {})", info.name, info.backend, info.device_type, info.driver, info.driver_info);
+        let profile = Profiler::wanted(&adapter);
         let supported = adapter.limits();
         let mut limits = wgpu::Limits::default().or_worse_values_from(&supported);
         limits.max_storage_buffer_binding_size = supported.max_storage_buffer_binding_size;
@@ -125,7 +134,7 @@ impl GpuContext {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("tutor-runtime"),
-                required_features: wgpu::Features::empty(),
+                required_features: if profile { wgpu::Features::TIMESTAMP_QUERY } else { wgpu::Features::empty() },
                 required_limits: limits.clone(),
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,
@@ -149,12 +158,14 @@ impl GpuContext {
             adapter_info,
             limits,
             rounding: Rounding { fuses_mul_add: false, fma_fused: false },
+            profiler: None,
             pipelines: Mutex::new(HashMap::new()),
             dispatches: Mutex::new(HashMap::new()),
             errors,
             lost,
         };
         ctx.rounding = contraction_async(&ctx).await?;
+        ctx.profiler = profile.then(|| Profiler::new(&ctx.queue));
         Ok(ctx)
     }
 
@@ -344,7 +355,7 @@ impl GpuContext {
                 b
             }
         };
-        let pass = encoder.pass();
+        let pass = encoder.pass(kernel.name, workgroups.iter().product());
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bind, &[]);
         if workgroups.iter().all(|&g| g > 0) {
@@ -355,7 +366,17 @@ impl GpuContext {
 
     /// A fresh command encoder.
     pub fn encoder(&self, label: &str) -> Recorder {
-        Recorder { encoder: self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) }), pass: None }
+        let stamps = self.profiler.as_ref().map(|p| p.stamps(&self.device));
+        Recorder { encoder: self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) }), pass: None, stamps }
+    }
+
+    /// Ends `rec`'s open pass and submits it (with its timestamps' resolution, if profiling).
+    pub fn submit(&self, mut rec: Recorder) -> wgpu::SubmissionIndex {
+        rec.pass = None;
+        if let (Some(p), Some(s)) = (&self.profiler, rec.stamps.take()) {
+            p.resolve(&self.device, &mut rec.encoder, s);
+        }
+        self.queue.submit([rec.encoder.finish()])
     }
 
     /// Submits `encoder` (if any) plus a copy of the first `len` f32 of `src` into a mappable
@@ -376,13 +397,16 @@ impl GpuContext {
         });
         let mut encoder = encoder.unwrap_or_else(|| self.encoder("readback"));
         encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
-        self.queue.submit([encoder.finish()]);
+        self.submit(encoder);
         let (tx, rx) = oneshot();
         staging.map_async(wgpu::MapMode::Read, .., move |r| tx.send(r));
         #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| GpuError::Readback(e.to_string()))?;
+        if let Some(p) = &self.profiler {
+            p.collect(&self.device);
+        }
         let mapped = rx.await;
         self.take_error()?;
         match mapped {
@@ -407,7 +431,7 @@ impl GpuContext {
     /// Submits `encoder` and waits until the GPU has finished it (native only; for timing).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn submit_and_wait(&self, encoder: Recorder) -> Result<(), GpuError> {
-        let index = self.queue.submit([encoder.finish()]);
+        let index = self.submit(encoder);
         self.device
             .poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: None })
             .map_err(|e| GpuError::Readback(e.to_string()))?;

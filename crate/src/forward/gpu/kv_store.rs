@@ -42,7 +42,7 @@ pub async fn kv_store_async(ctx: &GpuContext, k: &[f32], v: &[f32], cache_k: &[f
     let vc = upload_rw(ctx, "kv_store v_cache", cache_v)?;
     let mut encoder = ctx.encoder("kv_store");
     encode_kv_store(ctx, &mut encoder, &kb, &vb, &kc, &vc, start, k.len() / kv_dim, kv_dim)?;
-    ctx.queue.submit([encoder.finish()]);
+    ctx.submit(encoder);
     let kr = ctx.read_f32_async(None, &kc, cache_k.len()).await?;
     let vr = ctx.read_f32_async(None, &vc, cache_v.len()).await?;
     Ok((kr, vr))

@@ -35,6 +35,7 @@ pub mod matvec_q5_0;
 pub mod matvec_q6_k;
 pub mod matvec_q8_0;
 pub mod probe;
+pub mod profile;
 pub mod quantize_q8_0;
 pub mod quantize_q8_k;
 pub mod rmsnorm;
@@ -138,22 +139,23 @@ pub(crate) fn encode_pairwise(
     ctx.dispatch(encoder, kernel, &[], &[a, b], &[n, gx], [gx, gy, 1])
 }
 
-/// Records a kernel that maps `x` to `out` (`out_len` f32) block by block, one invocation per
-/// `block` values (the shape shared by `quantize_q8_0` and `quantize_q8_k`: bindings x, out,
-/// params {blocks, gx, 0}).
-pub(crate) fn encode_blockwise(ctx: &GpuContext, encoder: &mut Recorder, kernel: &Kernel, block: usize, x: &wgpu::Buffer, out: &wgpu::Buffer, len: usize, out_len: usize) -> Result<(), GpuError> {
+/// Records a kernel that maps `x` to `out` (`out_len` f32) block by block, `per_group` blocks
+/// per workgroup of 64 (64: one invocation per block; 1: a workgroup per block) (the shape
+/// shared by `quantize_q8_0` and `quantize_q8_k`: bindings x, out, params {blocks, gx, 0}).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_blockwise(ctx: &GpuContext, encoder: &mut Recorder, kernel: &Kernel, (block, per_group): (usize, usize), x: &wgpu::Buffer, out: &wgpu::Buffer, len: usize, out_len: usize) -> Result<(), GpuError> {
     if !len.is_multiple_of(block) {
         return Err(GpuError::Shape(format!("{}: {len} values are not blocks of {block}", kernel.name)));
     }
     need(kernel.name, "x", x, len)?;
     need(kernel.name, "out", out, out_len)?;
     let blocks = as_u32(kernel.name, "blocks", len / block)?;
-    let [gx, gy] = grid(ctx, (len / block).div_ceil(64));
+    let [gx, gy] = grid(ctx, (len / block).div_ceil(per_group));
     ctx.dispatch(encoder, kernel, &[], &[x, out], &[blocks, gx, 0], [gx, gy, 1])
 }
 
 /// Uploads `x`, runs a blockwise kernel over it and reads its `out_len` outputs.
-pub(crate) async fn run_blockwise(ctx: &GpuContext, kernel: &Kernel, block: usize, x: &[f32], out_len: usize) -> Result<Vec<f32>, GpuError> {
+pub(crate) async fn run_blockwise(ctx: &GpuContext, kernel: &Kernel, block: (usize, usize), x: &[f32], out_len: usize) -> Result<Vec<f32>, GpuError> {
     let xb = ctx.upload_f32(&format!("{} x", kernel.name), x)?;
     let ob = ctx.output_f32(&format!("{} out", kernel.name), out_len)?;
     let mut encoder = ctx.encoder(kernel.name);

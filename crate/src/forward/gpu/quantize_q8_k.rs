@@ -7,6 +7,9 @@ use super::{encode_blockwise, run_blockwise, GpuContext, GpuError, Kernel, Recor
 
 pub const KERNEL: Kernel = Kernel { name: "quantize_q8_k", sources: &[super::FMA_EXACT, super::DIV_RN, super::QUANTIZE, include_str!("quantize_q8_k.wgsl")] };
 
+/// Blocks per workgroup of 64 invocations.
+const PER_GROUP: usize = 1;
+
 /// Values per block.
 pub const BLOCK: usize = 256;
 
@@ -18,12 +21,12 @@ pub const fn out_len(len: usize) -> usize {
 /// Records the quantization of the first `len` f32 of `x` (a multiple of [`BLOCK`]) into `out`
 /// ([`out_len`] f32).
 pub fn encode_quantize_q8_k(ctx: &GpuContext, encoder: &mut Recorder, x: &wgpu::Buffer, out: &wgpu::Buffer, len: usize) -> Result<(), GpuError> {
-    encode_blockwise(ctx, encoder, &KERNEL, BLOCK, x, out, len, out_len(len))
+    encode_blockwise(ctx, encoder, &KERNEL, (BLOCK, PER_GROUP), x, out, len, out_len(len))
 }
 
 /// Uploads `x`, quantizes it and reads back the quantized values `d * q` (f32).
 pub async fn quantize_q8_k_async(ctx: &GpuContext, x: &[f32]) -> Result<Vec<f32>, GpuError> {
-    let out = run_blockwise(ctx, &KERNEL, BLOCK, x, out_len(x.len())).await?;
+    let out = run_blockwise(ctx, &KERNEL, (BLOCK, PER_GROUP), x, out_len(x.len())).await?;
     let (q, d) = out.split_at(x.len());
     Ok(q.iter().enumerate().map(|(i, &q)| d[i / BLOCK] * q).collect())
 }

@@ -2,8 +2,8 @@
 // arithmetic: the squares summed in order by one invocation (the f32 sum is order-dependent;
 // Gemma's residual stream has values in the hundreds), correctly rounded division and square
 // root (WGSL's may be off by ULPs), (x * scale) * weight. One workgroup per row. The row is
-// first staged through workgroup memory by all 64 invocations (coalesced loads), so the one
-// summing invocation reads on-chip memory, not a global load per value.
+// first squared into workgroup memory by all 64 invocations (coalesced loads), so the one
+// summing invocation only adds, reading on-chip memory.
 
 struct Params {
     len: u32,
@@ -53,16 +53,26 @@ fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     var ss = 0.0;
     for (var base = 0u; base < params.len; base += STAGE) {
         let n = min(STAGE, params.len - base);
+        // Every invocation squares its share (each square rounded on its own: stored, never
+        // fused into the sum); one invocation then adds them in order, 4 loads at a time.
         for (var i = lid; i < n; i += WG) {
             if (live) {
-                stage[i] = x[off + base + i];
+                let v = x[off + base + i];
+                stage[i] = v * v;
             }
         }
         workgroupBarrier();
         if (lid == 0u && live) {
-            for (var i = 0u; i < n; i++) {
-                let v = stage[i];
-                ss += hide(v * v); // rounded, then added: as the CPU, never fused
+            var i = 0u;
+            for (; i + 4u <= n; i += 4u) {
+                let a = stage[i];
+                let b = stage[i + 1u];
+                let c = stage[i + 2u];
+                let d = stage[i + 3u];
+                ss = (((ss + a) + b) + c) + d;
+            }
+            for (; i < n; i++) {
+                ss += stage[i];
             }
         }
         workgroupBarrier();
