@@ -22,7 +22,7 @@ struct Params {
 const WG: u32 = 64u;
 const STAGE: u32 = 1024u;
 var<workgroup> row_scale: f32;
-var<workgroup> stage: array<f32, STAGE>;
+var<workgroup> stage: array<vec4<f32>, STAGE / 4u>;
 
 fn opaque_zero() -> u32 {
     return params.zero;
@@ -54,25 +54,25 @@ fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     for (var base = 0u; base < params.len; base += STAGE) {
         let n = min(STAGE, params.len - base);
         // Every invocation squares its share (each square rounded on its own: stored, never
-        // fused into the sum); one invocation then adds them in order, 4 loads at a time.
+        // fused into the sum); one invocation then adds them in order.
         for (var i = lid; i < n; i += WG) {
             if (live) {
                 let v = x[off + base + i];
-                stage[i] = v * v;
+                stage[i >> 2u][i & 3u] = v * v;
             }
         }
         workgroupBarrier();
         if (lid == 0u && live) {
-            var i = 0u;
-            for (; i + 4u <= n; i += 4u) {
-                let a = stage[i];
-                let b = stage[i + 1u];
-                let c = stage[i + 2u];
-                let d = stage[i + 3u];
-                ss = (((ss + a) + b) + c) + d;
+            // 8 squares per iteration from two 16-byte loads, added in order.
+            var k = 0u;
+            for (; 4u * k + 8u <= n; k += 2u) {
+                let a = stage[k];
+                let b = stage[k + 1u];
+                ss = (((ss + a.x) + a.y) + a.z) + a.w;
+                ss = (((ss + b.x) + b.y) + b.z) + b.w;
             }
-            for (; i < n; i++) {
-                ss += stage[i];
+            for (var i = 4u * k; i < n; i++) {
+                ss += stage[i >> 2u][i & 3u];
             }
         }
         workgroupBarrier();
