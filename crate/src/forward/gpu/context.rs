@@ -27,7 +27,8 @@ pub struct Kernel {
 
 /// A command encoder that keeps one compute pass open across consecutive dispatches: a decode
 /// step records a few hundred, and a pass each costs host time in wgpu and the driver (WebGPU
-/// orders the dispatches of a pass as it orders passes). A copy or `finish` ends the open pass.
+/// orders the dispatches of a pass as it orders passes). A copy or `GpuContext::submit` ends
+/// the open pass.
 pub struct Recorder {
     encoder: wgpu::CommandEncoder,
     pass: Option<wgpu::ComputePass<'static>>,
@@ -55,7 +56,6 @@ impl Recorder {
         self.pass = None;
         self.encoder.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, size);
     }
-
 }
 
 /// Device, queue and compiled pipelines. `Sync` natively: one context can serve many threads.
@@ -317,9 +317,9 @@ impl GpuContext {
     }
 
     /// Records one dispatch of `kernel` (compiled with these `override` constants) into
-    /// `encoder`'s open compute pass: binding i = `buffers[i]`, then a uniform holding `params`. The bind group is
-    /// reused whenever the same kernel runs on the same buffers with the same params (see
-    /// [`DispatchKey`]).
+    /// `encoder`'s open compute pass: binding i = `buffers[i]`, then a uniform holding
+    /// `params`. The bind group is reused whenever the same kernel runs on the same buffers
+    /// with the same params (see [`DispatchKey`]).
     pub fn dispatch(
         &self,
         encoder: &mut Recorder,
