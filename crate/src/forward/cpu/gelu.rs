@@ -1,9 +1,16 @@
-//! Gated GELU (tanh approximation) MLP activation: `gate = gelu_tanh(gate) * up`.
+//! Gated GELU (tanh approximation) MLP activation: `gate = gelu_tanh(gate) * up`, in f32 with
+//! glibc's `tanhf` ([`tanhf`], ported bit for bit, so every platform and the GPU kernel
+//! `gelu_gate.wgsl` compute the same values as a Linux build calling libm).
+//! (ggml's CPU GELU reads an f16 table instead; built here from the same `tanhf`, that table
+//! left llama.cpp's greedy reference paths sooner: 211 leading tokens of 384 against 283 in f32.)
+
+use super::tanh::tanhf;
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 
+/// 0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x²))), each operation rounded as written.
 pub fn gelu_tanh(x: f32) -> f32 {
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x * x)).tanh())
+    0.5 * x * (1.0 + tanhf(SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x * x)))
 }
 
 pub fn gelu_gate(gate: &mut [f32], up: &[f32]) {

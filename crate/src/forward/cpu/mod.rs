@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod backend;
 pub mod embed;
+pub mod exp;
 pub mod gelu;
 pub mod matmul;
 pub mod rmsnorm;
@@ -11,3 +12,4 @@ pub mod rope;
 pub mod silu;
 pub mod q8_matmul;
 pub mod softmax;
+pub mod tanh;

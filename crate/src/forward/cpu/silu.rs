@@ -1,7 +1,10 @@
 //! Gated SiLU (SwiGLU) MLP activation: `gate = silu(gate) * up`.
 
+use super::exp::expf;
+
+/// x / (1 + e^(−x)), with [`expf`] as the GPU kernel (`silu_gate.wgsl`).
 pub fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
+    x / (1.0 + expf(-x))
 }
 
 pub fn silu_gate(gate: &mut [f32], up: &[f32]) {

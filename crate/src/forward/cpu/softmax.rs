@@ -1,13 +1,15 @@
-//! Numerically stable in-place softmax.
+//! Numerically stable in-place softmax, rounded as the GPU kernels round it (`softmax.wgsl`,
+//! `attention.wgsl`): [`expf`], the exponentials summed in the workgroup reduction's order
+//! ([`lane_sum`]), one correctly rounded reciprocal, then products.
+
+use super::exp::{expf, lane_sum};
 
 pub fn softmax(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
     for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
+        *v = expf(*v - max);
     }
-    let inv = 1.0 / sum;
+    let inv = 1.0 / lane_sum(x);
     for v in x.iter_mut() {
         *v *= inv;
     }

@@ -5,7 +5,7 @@
 use super::{as_u32, grid, need, GpuContext, GpuError, Kernel, Recorder};
 use crate::forward::cpu::attention::AttentionShape;
 
-pub const KERNEL: Kernel = Kernel { name: "attention", sources: &[super::REDUCE, include_str!("attention.wgsl")] };
+pub const KERNEL: Kernel = Kernel { name: "attention", sources: &[super::FMA_EXACT, super::DIV_RN, super::EXP, super::REDUCE, include_str!("attention.wgsl")] };
 
 /// f32 values the `scores` scratch buffer of [`encode_attention`] needs for `n` query rows at
 /// `start_pos..start_pos + n`.
@@ -62,7 +62,7 @@ pub fn encode_attention(
     };
     let jobs = n * s.n_heads;
     let [gx, gy] = grid(ctx, jobs);
-    let params = [n as u32, s.n_heads as u32, s.n_kv_heads as u32, s.head_dim as u32, start_pos as u32, s.scale.to_bits(), window, positions as u32, gx];
+    let params = [n as u32, s.n_heads as u32, s.n_kv_heads as u32, s.head_dim as u32, start_pos as u32, s.scale.to_bits(), window, positions as u32, gx, 0];
     ctx.dispatch(encoder, &KERNEL, &[], &[q, k_cache, v_cache, out, scores], &params, [gx, gy, 1])
 }
 

@@ -3,6 +3,10 @@
 // j in lo..=p, lo = max(0, p + 1 - window) (window 0 = none). One workgroup per (t, head):
 // scores (scaled dot products) go to `scores` (one `positions`-long slot per workgroup), then a
 // stable softmax, then each invocation sums weighted values for its output dimensions.
+// Rounded as forward::cpu::attention: q · k in 8 lanes (lane i takes dimensions 8c + i),
+// the lanes then added in order; the softmax's expf (exp.wgsl), workgroup-order sum and
+// correctly rounded reciprocal (div_rn.wgsl); weights normalized before the weighted sum over
+// positions in order.
 
 struct Params {
     n: u32,
@@ -14,6 +18,8 @@ struct Params {
     window: u32,
     positions: u32,
     groups_x: u32,
+    // Always 0 (fma_exact.wgsl's opaque_zero).
+    zero: u32,
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
@@ -22,6 +28,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
+
+fn opaque_zero() -> u32 {
+    return params.zero;
+}
 
 // WG, partial, workgroup_max and workgroup_sum come from reduce.wgsl.
 
@@ -48,20 +58,23 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     var m = -3.4028235e38;
     for (var j = lo + lid; j <= p; j += WG) {
         let k_off = j * kv_dim + kvh * hd;
-        // Unrolled by 4 (loads issued together), summed in d order as before.
-        var acc = 0.0;
+        // Lanes 0..3 and 4..7 of each 8 dimensions, then the tail in order (head_dim % 8).
+        var lo4 = vec4<f32>(0.0);
+        var hi4 = vec4<f32>(0.0);
         var d = 0u;
-        for (; d + 4u <= hd; d += 4u) {
-            let qv = vec4<f32>(q[q_off + d], q[q_off + d + 1u], q[q_off + d + 2u], q[q_off + d + 3u]);
-            let kv = vec4<f32>(k_cache[k_off + d], k_cache[k_off + d + 1u], k_cache[k_off + d + 2u], k_cache[k_off + d + 3u]);
-            acc += qv.x * kv.x;
-            acc += qv.y * kv.y;
-            acc += qv.z * kv.z;
-            acc += qv.w * kv.w;
+        for (; d + 8u <= hd; d += 8u) {
+            let qa = vec4<f32>(q[q_off + d], q[q_off + d + 1u], q[q_off + d + 2u], q[q_off + d + 3u]);
+            let ka = vec4<f32>(k_cache[k_off + d], k_cache[k_off + d + 1u], k_cache[k_off + d + 2u], k_cache[k_off + d + 3u]);
+            let qb = vec4<f32>(q[q_off + d + 4u], q[q_off + d + 5u], q[q_off + d + 6u], q[q_off + d + 7u]);
+            let kb = vec4<f32>(k_cache[k_off + d + 4u], k_cache[k_off + d + 5u], k_cache[k_off + d + 6u], k_cache[k_off + d + 7u]);
+            lo4 += qa * ka;
+            hi4 += qb * kb;
         }
+        var tail = 0.0;
         for (; d < hd; d++) {
-            acc += q[q_off + d] * k_cache[k_off + d];
+            tail += q[q_off + d] * k_cache[k_off + d];
         }
+        let acc = ((((((lo4.x + lo4.y) + lo4.z) + lo4.w) + hi4.x) + hi4.y) + hi4.z) + hi4.w + tail;
         let s = acc * params.scale;
         scores[s_off + j] = s;
         m = max(m, s);
@@ -71,12 +84,12 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     // exp and their sum (each invocation rewrites only its own scores).
     var sum = 0.0;
     for (var j = lo + lid; j <= p; j += WG) {
-        let e = exp(scores[s_off + j] - row_max);
+        let e = expf(scores[s_off + j] - row_max);
         scores[s_off + j] = e;
         sum += e;
     }
     let total = workgroup_sum(lid, sum);
-    let inv = 1.0 / total;
+    let inv = div_rn(1.0, total);
     // Make every invocation's exp values visible before they are read across the workgroup.
     storageBarrier();
     workgroupBarrier();

@@ -52,3 +52,8 @@ fn fma_exact4(a: vec4<f32>, b: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
     let v = bitcast<vec4<f32>>(select(bits, bits + toward, even & (e != vec4<f32>(0.0))));
     return th + v;
 }
+
+// One lane of fma_exact4.
+fn fma1(a: f32, b: f32, c: f32) -> f32 {
+    return fma_exact4(vec4<f32>(a), vec4<f32>(b), vec4<f32>(c)).x;
+}

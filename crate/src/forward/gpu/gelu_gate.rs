@@ -2,7 +2,7 @@
 
 use super::{encode_pairwise, run_pairwise, GpuContext, GpuError, Kernel, Recorder};
 
-pub const KERNEL: Kernel = Kernel { name: "gelu_gate", sources: &[include_str!("gelu_gate.wgsl")] };
+pub const KERNEL: Kernel = Kernel { name: "gelu_gate", sources: &[super::FMA_EXACT, super::DIV_RN, super::TANH, include_str!("gelu_gate.wgsl")] };
 
 /// Records `gelu_gate` over the first `len` f32 of `gate` (written in place) and `up`.
 pub fn encode_gelu_gate(ctx: &GpuContext, encoder: &mut Recorder, gate: &wgpu::Buffer, up: &wgpu::Buffer, len: usize) -> Result<(), GpuError> {

@@ -20,6 +20,10 @@ pub const MATVEC_FLOAT: &str = include_str!("matvec_float.wgsl");
 /// ggml's order).
 pub const MATVEC_QUANT: &str = include_str!("matvec_quant.wgsl");
 
+/// The K-quant kernels' other order (after [`MATVEC_QUANT`]): one sequential accumulator per
+/// output, as candle's x86 repacked tiles (see [`chain_order`]).
+pub const MATVEC_CHAIN: &str = include_str!("matvec_chain.wgsl");
+
 /// Rows of W per workgroup of 64 invocations and activation rows per pass: the kernels'
 /// `override` constants `RPW` and `TT` (matvec.wgsl), set from here at pipeline creation.
 /// TT = 4 decodes each weight once for four activation rows (prefill); a single activation row
@@ -111,6 +115,19 @@ impl QuantFormat {
             Self::Q4K => &super::matvec_q4_k::KERNEL,
             Self::Q6K => &super::matvec_q6_k::KERNEL,
         }
+    }
+}
+
+/// Whether the CPU backend computes this product in candle's x86 repacked-tile order (one
+/// accumulator per output, `matvec_chain.wgsl`) rather than ggml's 8-lane order: on x86_64
+/// candle 0.11 repacks Q4_K matrices whose rows come in tiles of 16 for every product, and Q6_K
+/// ones only for more than one activation row (its decode keeps the compact vec_dot). The GPU
+/// follows the same rule on every target, so its numerics never depend on the host.
+pub const fn chain_order(format: QuantFormat, rows: usize, n: usize) -> bool {
+    match format {
+        QuantFormat::Q4K => rows.is_multiple_of(16),
+        QuantFormat::Q6K => rows.is_multiple_of(16) && n > 1,
+        _ => false,
     }
 }
 
@@ -227,12 +244,13 @@ pub fn encode_matvec(ctx: &GpuContext, encoder: &mut Recorder, w: &GpuMatrix, x:
     if tiles > max {
         return Err(GpuError::Shape(format!("matvec: {n} activation rows, at most {} per dispatch", max * tt)));
     }
-    let constants = [("RPW", RPW as f64), ("TT", tt as f64)];
+    let chain = [("RPW", RPW as f64), ("TT", tt as f64), ("CHAIN", 1.0)];
+    let constants = if chain_order(w.format, w.rows, n) { &chain[..] } else { &chain[..2] };
     for part in &w.parts {
         let groups = part.rows.div_ceil(RPW);
         let groups_x = groups.min(max);
         let groups_y = groups.div_ceil(groups_x);
-        ctx.dispatch(encoder, w.format.kernel(), &constants, &[&part.buffer, x, y], &[part.rows as u32, w.cols as u32, n as u32, groups_x as u32, w.rows as u32, part.row_start as u32, 0], [groups_x as u32, groups_y as u32, tiles as u32])?;
+        ctx.dispatch(encoder, w.format.kernel(), constants, &[&part.buffer, x, y], &[part.rows as u32, w.cols as u32, n as u32, groups_x as u32, w.rows as u32, part.row_start as u32, 0], [groups_x as u32, groups_y as u32, tiles as u32])?;
     }
     Ok(())
 }

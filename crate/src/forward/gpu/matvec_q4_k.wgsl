@@ -26,11 +26,28 @@ fn block_dmin(boff: u32) -> f32 {
     return f16_bits_to_f32(load_u16_at(boff + 2u));
 }
 
-// Weights e..e+4 (e a multiple of 4) as integers sc_s * q.
-fn ints4(boff: u32, e: u32) -> vec4<f32> {
+// Weights e..e+4 (e a multiple of 4) as their raw integers q.
+fn qints4(boff: u32, e: u32) -> vec4<f32> {
     let s = e >> 5u;
     let q = load_u32_at(boff + 16u + 32u * (s >> 1u) + (e & 31u));
-    return f32(scale_min(boff, s).x) * u8x4((q >> ((s & 1u) * 4u)) & 0x0f0f0f0fu);
+    return u8x4((q >> ((s & 1u) * 4u)) & 0x0f0f0f0fu);
+}
+
+// Weights e..e+4 (e a multiple of 4) as integers sc_s * q.
+fn ints4(boff: u32, e: u32) -> vec4<f32> {
+    return f32(scale_min(boff, e >> 5u).x) * qints4(boff, e);
+}
+
+// For matvec_chain.wgsl: 8 sub-blocks of 32, scale d * sc_s and min dmin * m_s.
+const SUBS: u32 = 8u;
+const SUB_ELEMS: u32 = 32u;
+
+fn sub_scale(boff: u32, s: u32) -> f32 {
+    return block_d(boff) * f32(scale_min(boff, s).x);
+}
+
+fn sub_min(boff: u32, s: u32) -> f32 {
+    return block_dmin(boff) * f32(scale_min(boff, s).y);
 }
 
 // The mins of sub-blocks 2j and 2j + 1.
@@ -40,5 +57,9 @@ fn block_mins(boff: u32, j: u32) -> vec2<f32> {
 
 @compute @workgroup_size(64)
 fn matvec_q4_k(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    matvec_row(wid, lid);
+    if (CHAIN) {
+        matvec_row_chain(wid, lid);
+    } else {
+        matvec_row(wid, lid);
+    }
 }

@@ -1,7 +1,8 @@
 // Shared body of the quantized matvec kernels (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K), after
 // matvec.wgsl: y[t, row] = W[row] · x[t] in the arithmetic of the CPU backend (our Q8_0/Q5_0
-// kernel and candle's AVX2 K-quant kernels, both ggml's order), so the two backends agree bit
-// for bit:
+// kernel and candle's AVX2 K-quant vec_dot, both ggml's order; where candle uses its repacked
+// K-quant tiles instead, matvec.rs picks matvec_chain.wgsl), so the two backends agree bit for
+// bit:
 // - x comes quantized (quantize_q8_0 / quantize_q8_k): n * cols integers q (as f32), then the
 //   n * cols / BLOCK_ELEMS block scales d, then (Q8_K only) the n * cols / 32 sums of each 32 q.
 // - Block b's integer products are exact in f32 (every partial sum stays below 2^24).

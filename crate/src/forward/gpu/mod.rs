@@ -61,6 +61,12 @@ pub const FMA_EXACT: &str = include_str!("fma_exact.wgsl");
 /// `div_rn`: correctly rounded f32 division (needs [`FMA_EXACT`]).
 pub const DIV_RN: &str = include_str!("div_rn.wgsl");
 
+/// `expf`: e^x rounded as the CPU backend's `expf` (needs [`FMA_EXACT`]).
+pub const EXP: &str = include_str!("exp.wgsl");
+
+/// `tanhf`: glibc's tanh, rounded as the CPU backend's `tanhf` (needs [`FMA_EXACT`], [`DIV_RN`]).
+pub const TANH: &str = include_str!("tanh.wgsl");
+
 /// `workgroup_max`, `workgroup_sum`: reductions over a workgroup of 64.
 pub const REDUCE: &str = include_str!("reduce.wgsl");
 
@@ -123,7 +129,8 @@ pub(crate) fn upload_rw(ctx: &GpuContext, name: &str, data: &[f32]) -> Result<wg
 }
 
 /// Records an in-place elementwise kernel `a[i] = f(a[i], b[i])` over the first `len` f32
-/// (the shape shared by `add`, `gelu_gate` and `silu_gate`: bindings a, b, params {len, gx}).
+/// (the shape shared by `add`, `gelu_gate` and `silu_gate`: bindings a, b, params
+/// {len, gx, 0}; the zero is `opaque_zero()` for the kernels built on `fma_exact.wgsl`).
 pub(crate) fn encode_pairwise(
     ctx: &GpuContext,
     encoder: &mut Recorder,
@@ -136,7 +143,7 @@ pub(crate) fn encode_pairwise(
     need(kernel.name, b_name, b, len)?;
     let n = as_u32(kernel.name, "len", len)?;
     let [gx, gy] = grid(ctx, len.div_ceil(64));
-    ctx.dispatch(encoder, kernel, &[], &[a, b], &[n, gx], [gx, gy, 1])
+    ctx.dispatch(encoder, kernel, &[], &[a, b], &[n, gx, 0], [gx, gy, 1])
 }
 
 /// Records a kernel that maps `x` to `out` (`out_len` f32) block by block, `per_group` blocks

@@ -3,7 +3,7 @@
 
 use super::{as_u32, grid, need, GpuContext, GpuError, Kernel, Recorder};
 
-pub const KERNEL: Kernel = Kernel { name: "softmax", sources: &[super::REDUCE, include_str!("softmax.wgsl")] };
+pub const KERNEL: Kernel = Kernel { name: "softmax", sources: &[super::FMA_EXACT, super::DIV_RN, super::EXP, super::REDUCE, include_str!("softmax.wgsl")] };
 
 /// Records softmax of `rows` rows of `len` f32 of `x`, in place.
 pub fn encode_softmax(ctx: &GpuContext, encoder: &mut Recorder, x: &wgpu::Buffer, rows: usize, len: usize) -> Result<(), GpuError> {
@@ -14,7 +14,7 @@ pub fn encode_softmax(ctx: &GpuContext, encoder: &mut Recorder, x: &wgpu::Buffer
     need("softmax", "x", x, total)?;
     as_u32("softmax", "rows * len", total)?;
     let [gx, gy] = grid(ctx, rows);
-    ctx.dispatch(encoder, &KERNEL, &[], &[x], &[len as u32, rows as u32, gx], [gx, gy, 1])
+    ctx.dispatch(encoder, &KERNEL, &[], &[x], &[len as u32, rows as u32, gx, 0], [gx, gy, 1])
 }
 
 /// Uploads `x` (rows of `len`), runs softmax on each row and reads it back.

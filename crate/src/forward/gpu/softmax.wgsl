@@ -1,14 +1,21 @@
 // Numerically stable softmax of each row in place: x = exp(x - max) / Σ exp(x - max).
-// One workgroup per row.
+// One workgroup per row. Rounded as forward::cpu::softmax: expf (exp.wgsl), the workgroup
+// sum's order (the CPU's lane_sum), a correctly rounded reciprocal (div_rn.wgsl).
 
 struct Params {
     len: u32,
     rows: u32,
     groups_x: u32,
+    // Always 0 (fma_exact.wgsl's opaque_zero).
+    zero: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<uniform> params: Params;
+
+fn opaque_zero() -> u32 {
+    return params.zero;
+}
 
 // WG, partial, workgroup_max and workgroup_sum come from reduce.wgsl.
 
@@ -26,12 +33,12 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     let row_max = workgroup_max(lid, m);
     var sum = 0.0;
     for (var i = lid; i < params.len; i += WG) {
-        let e = exp(x[off + i] - row_max);
+        let e = expf(x[off + i] - row_max);
         x[off + i] = e;
         sum += e;
     }
     let total = workgroup_sum(lid, sum);
-    let inv = 1.0 / total;
+    let inv = div_rn(1.0, total);
     for (var i = lid; i < params.len; i += WG) {
         x[off + i] = x[off + i] * inv;
     }
