@@ -16,9 +16,11 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Tensor};
+use tutor_runtime::forward::cpu::matmul::matmul as cpu_matmul;
 use tutor_runtime::forward::cpu::q8_matmul::{matmul_q8, BlockFormat, Q8Matrix};
-use tutor_runtime::forward::gpu::matvec::{chain_order, matvec};
+use tutor_runtime::forward::weights::{Matrix, MatrixData};
+use tutor_runtime::forward::gpu::matvec::matvec;
 use tutor_runtime::forward::config::RopeStyle;
 use tutor_runtime::forward::cpu::attention::AttentionShape;
 use tutor_runtime::forward::gpu::rope::RopeShape;
@@ -165,8 +167,8 @@ fn matvec_q5_0_equals_cpu() {
 fn run_k_quant(dtype: GgmlDType, gpu_format: QuantFormat, name: &str) {
     let Some(ctx) = ctx() else { return };
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ gpu_format.block_bytes() as u64);
-    // Row counts that are multiples of 16 take candle's repacked-tile order on x86 (Q6_K only
-    // with a batch), the others its vec_dot: both orders, single rows and batches.
+    // Row counts that are multiples of 16 take candle's repacked-tile order on x86, the others
+    // its vec_dot: both orders, single rows and batches.
     for (rows, cols, n) in [(256, 512, 1), (640, 2048, 1), (2048, 768, 1), (37, 256, 3), (333, 1024, 2), (48, 512, 5)] {
         // Mixed magnitudes per 32-weight group, so the 6-bit sub-block scales and mins vary.
         let data: Vec<f32> = (0..rows * cols)
@@ -189,11 +191,11 @@ fn run_k_quant(dtype: GgmlDType, gpu_format: QuantFormat, name: &str) {
         if matches!(gpu_format, QuantFormat::F32 | QuantFormat::F16) {
             check(&what, &got, &w, &x, rows, cols, n);
         } else {
-            // The CPU backend's product: candle's quantized matmul, as `cpu::matmul` runs it
-            // (on x86_64 its repacked tiles or ggml's AVX2 vec_dot, by candle's own rule; the
-            // GPU follows the same rule, `matvec::chain_order`).
-            let xt = Tensor::from_vec(x.clone(), (n, cols), &Device::Cpu).expect("x");
-            let want: Vec<f32> = QMatMul::from_qtensor(q).and_then(|m| m.forward(&xt)).and_then(|y| y.flatten_all()).and_then(|y| y.to_vec1()).expect("candle matmul");
+            // The CPU backend's product (`cpu::matmul`: candle's quantized matmul, on x86_64
+            // its repacked tiles or ggml's AVX2 vec_dot by candle's own rule, which the GPU
+            // follows, `matvec::chain_order`).
+            let m = Matrix { data: MatrixData::Candle(QMatMul::from_qtensor(q).expect("qmatmul")), rows, cols };
+            let want = cpu_matmul(&m, &x, n).expect("cpu matmul");
             check_exact(ctx, &what, &got, &want);
         }
     }
@@ -537,8 +539,7 @@ fn matvec_single_row_equals_its_row_in_a_batch() {
         (GgmlDType::Q4K, QuantFormat::Q4K),
         (GgmlDType::Q6K, QuantFormat::Q6K),
     ];
-    // 48 rows: K-quants take candle's tile order, which for Q6_K differs between a batch and a
-    // single row (as on the CPU), so there the rows are not compared.
+    // 48 rows: the K-quants take candle's tile order (matvec_chain.wgsl).
     for ((dtype, format), (rows, cols, n)) in formats.iter().copied().flat_map(|f| [(f, (333, 1024, 5)), (f, (48, 512, 3))]) {
         let data: Vec<f32> = (0..rows * cols).map(|i| rng.f32() * (0.05 + (i / 32 % 13) as f32 * 0.1)).collect();
         let t = Tensor::from_vec(data, (rows, cols), &Device::Cpu).expect("tensor");
@@ -546,10 +547,6 @@ fn matvec_single_row_equals_its_row_in_a_batch() {
         let gm = GpuMatrix::upload(ctx, "w", format, rows, cols, &bytes).expect("upload");
         let x = rng.vec(n * cols, 3.0);
         let batch = matvec(ctx, &gm, &x, n).expect("batch");
-        if chain_order(format, rows, n) != chain_order(format, rows, 1) {
-            eprintln!("{format:?} ({rows}, {cols}): a batch and a single row are summed in different orders");
-            continue;
-        }
         for (i, xr) in x.chunks_exact(cols).enumerate() {
             let one = matvec(ctx, &gm, xr, 1).expect("one row");
             check_identical(&format!("{format:?} ({rows}, {cols}) row {i} alone vs in a batch of {n}"), &one, &batch[i * rows..][..rows]);

@@ -120,15 +120,12 @@ impl QuantFormat {
 
 /// Whether the CPU backend computes this product in candle's x86 repacked-tile order (one
 /// accumulator per output, `matvec_chain.wgsl`) rather than ggml's 8-lane order: on x86_64
-/// candle 0.11 repacks Q4_K matrices whose rows come in tiles of 16 for every product, and Q6_K
-/// ones only for more than one activation row (its decode keeps the compact vec_dot). The GPU
-/// follows the same rule on every target, so its numerics never depend on the host.
-pub const fn chain_order(format: QuantFormat, rows: usize, n: usize) -> bool {
-    match format {
-        QuantFormat::Q4K => rows.is_multiple_of(16),
-        QuantFormat::Q6K => rows.is_multiple_of(16) && n > 1,
-        _ => false,
-    }
+/// candle 0.11 repacks Q4_K matrices whose rows come in tiles of 16, for any batch. (It does so
+/// for Q6_K batches too, but `cpu::matmul` hands it those row by row, so Q6_K always takes
+/// ggml's order.) The GPU follows the same rule on every target, so its numerics never depend
+/// on the host.
+pub const fn chain_order(format: QuantFormat, rows: usize) -> bool {
+    matches!(format, QuantFormat::Q4K) && rows.is_multiple_of(16)
 }
 
 /// Rows `row_start..row_start + rows` of a matrix, in one buffer.
@@ -245,7 +242,7 @@ pub fn encode_matvec(ctx: &GpuContext, encoder: &mut Recorder, w: &GpuMatrix, x:
         return Err(GpuError::Shape(format!("matvec: {n} activation rows, at most {} per dispatch", max * tt)));
     }
     let chain = [("RPW", RPW as f64), ("TT", tt as f64), ("CHAIN", 1.0)];
-    let constants = if chain_order(w.format, w.rows, n) { &chain[..] } else { &chain[..2] };
+    let constants = if chain_order(w.format, w.rows) { &chain[..] } else { &chain[..2] };
     for part in &w.parts {
         let groups = part.rows.div_ceil(RPW);
         let groups_x = groups.min(max);

@@ -1,5 +1,5 @@
 // The K-quant matvec in the order of candle's x86 repacked tiles (repack_x86.rs), which the
-// CPU backend runs for Q4_K (and Q6_K with more than one activation row) on x86_64: one
+// CPU backend runs for Q4_K on x86_64 (matvec::chain_order): one
 // accumulator per (weight row, activation row), blocks in order, sub-blocks in order, and per
 // sub-block s of block b
 //   acc = fma(S_s, dx * (d * sc_s), acc)                       S_s = Σ q·x over the sub-block
@@ -9,11 +9,11 @@
 // sub-blocks (s = lane, lane + TPR, ...), stage their sums in workgroup memory, and invocation
 // j then runs the chain of activation row j (matvec.rs picks this order, `CHAIN`).
 // The format file defines SUBS (sub-blocks per block), SUB_ELEMS, qints4 (4 weights as raw
-// integers: Q4_K nibbles, Q6_K q - 32), sub_scale (d * sc_s) and sub_min (dmin * m_s).
+// integers), sub_scale (d * sc_s) and sub_min (dmin * m_s).
 
 override CHAIN: bool = false;
-// Sub-block sums of one block: RPW rows × SUBS sub-blocks, one vec4 of activation rows each.
-const CHAIN_SLOTS: u32 = 256u;
+// Sub-block sums of one block: RPW (16) rows × SUBS (8) sub-blocks, a vec4 of activation rows each.
+const CHAIN_SLOTS: u32 = 128u;
 var<workgroup> isums: array<vec4<f32>, CHAIN_SLOTS>;
 
 fn matvec_row_chain(wid: vec3<u32>, lid: u32) {

@@ -31,18 +31,6 @@ fn ints4(boff: u32, e: u32) -> vec4<f32> {
     return sub_sc(boff, e >> 4u) * qints4(boff, e);
 }
 
-// For matvec_chain.wgsl: 16 sub-blocks of 16, scale d * sc_s, no mins.
-const SUBS: u32 = 16u;
-const SUB_ELEMS: u32 = 16u;
-
-fn sub_scale(boff: u32, s: u32) -> f32 {
-    return block_d(boff) * sub_sc(boff, s);
-}
-
-fn sub_min(boff: u32, s: u32) -> f32 {
-    return 0.0;
-}
-
 fn block_dmin(boff: u32) -> f32 {
     return 0.0;
 }
@@ -53,9 +41,5 @@ fn block_mins(boff: u32, j: u32) -> vec2<f32> {
 
 @compute @workgroup_size(64)
 fn matvec_q6_k(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    if (CHAIN) {
-        matvec_row_chain(wid, lid);
-    } else {
-        matvec_row(wid, lid);
-    }
+    matvec_row(wid, lid);
 }
