@@ -119,8 +119,9 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     measured = { tokens: full.tokens, text: full.text, top1 };
     // 2. A collapse threshold from those numbers: the first token j ≥ MIN_TOKENS (not the last)
     //    that is clearly less confident than every token between MIN_TOKENS and it.
+    //    (From MIN_TOKENS + 1 on, so there is at least one token to compare with.)
     let j = -1;
-    for (let i = MIN_TOKENS; i < top1.length; i++) {
+    for (let i = MIN_TOKENS + 1; i < top1.length; i++) {
       const prior = Math.min(...top1.slice(MIN_TOKENS - 1, i - 1));
       if (top1[i - 1] < 0.5 && top1[i - 1] < prior - 0.05) {
         j = i;
@@ -250,8 +251,10 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     await gw.stop();
     await telemetry();
     // maxTokens MAX + 1: a cache key of its own (the escalated answer to MAX is cached); the
-    // measured answer ended before MAX tokens, so the tokens are the same.
-    assert.ok(measured.tokens.length < MAX);
+    // local answer to that length, without any escalation, is the reference.
+    const plain = await ask(HARD, { policy: NEVER, cache: false, maxTokens: MAX + 1 });
+    assert.equal(plain.error, undefined, JSON.stringify(plain.error));
+    await telemetry();
     const a = await ask(HARD, { policy: collapseBelow(m), cache: true, maxTokens: MAX + 1 });
     assert.equal(a.error, undefined, JSON.stringify(a.error));
     assert.equal(shape(a.chunks), '[local:confident]L*[server:confidence_collapse][local:server_unreachable:fallback]L*', shape(a.chunks));
@@ -259,8 +262,8 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     assert.match(fb.route.error, /network error|fetch/i);
     assert.match(fb.reason, /could not be reached: this answer comes from the on-device model/);
     // The student gets the whole local answer: the same tokens as without any escalation.
-    assert.deepEqual(a.tokens, measured.tokens);
-    assert.equal(a.text, measured.text);
+    assert.deepEqual(a.tokens, plain.tokens);
+    assert.equal(a.text, plain.text);
     const after = a.chunks.slice(a.chunks.indexOf(fb) + 1);
     assert.ok(after.length > 0 && after.every((c) => c.source === 'local' && c.reason === fb.reason));
     const ev = await telemetry();
