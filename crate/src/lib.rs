@@ -1,10 +1,11 @@
 //! tutor-runtime: an AI tutor engine that runs a quantized small language model locally.
 //!
-//! The data path, top to bottom: [`load`] (shards → GGUF) → [`tokenize`] → [`forward`]
+//! The data path, top to bottom: [`load`] (shards → GGUF) → [`template`] (messages → prompt) → [`tokenize`] → [`forward`]
 //! (the model, CPU backend) → [`sample`] → [`stream`] (pull-based generation); [`escalate`]
 //! streams a gateway's answer into the same chunks.
 
 pub mod load;
+pub mod template;
 pub mod tokenize;
 pub mod forward;
 pub mod sample;

@@ -10,6 +10,7 @@ use crate::load::gguf::{Gguf, GgufError};
 use crate::load::shards::{ShardError, ShardSource};
 use crate::route::signals::{token_stats, top_token_stats, PromptStats, TokenStats};
 use crate::sample::{Sampler, SamplingParams};
+use crate::template::{ChatTemplate, Message, TemplateError};
 use crate::tokenize::{Detokenizer, TokenizeError, Tokenizer};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,8 @@ pub enum EngineError {
     Tokenize(#[from] TokenizeError),
     #[error(transparent)]
     Forward(#[from] ForwardError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
     #[error("the prompt is {tokens} tokens, more than the context limit of {limit}")]
     PromptTooLong { tokens: usize, limit: usize },
     #[error("generation already finished ({0:?})")]
@@ -47,10 +50,15 @@ pub type OwnedSource = Box<dyn ShardSource + Send>;
 #[cfg(target_arch = "wasm32")]
 pub type OwnedSource = Box<dyn ShardSource>;
 
-/// A loaded model with its tokenizer.
+/// A loaded model with its tokenizer and chat template.
 pub struct Engine {
     pub model: Model,
     pub tokenizer: Tokenizer,
+    /// How conversations become prompts for this model (its own template, or the plain framing).
+    pub template: ChatTemplate,
+    /// The ids whose keys and values the model's KV cache holds, in order: the next prompt
+    /// reuses its longest common prefix with them.
+    kv_tokens: Vec<u32>,
     /// Kept by [`Engine::load_async`] for the CPU fallback.
     source: Option<OwnedSource>,
     max_context: Option<usize>,
@@ -63,17 +71,17 @@ impl Engine {
     /// Parse the GGUF header, build the tokenizer, then load weights onto the CPU tensor by tensor.
     pub fn load(src: &mut dyn ShardSource, max_context: Option<usize>) -> Result<Self, EngineError> {
         let mut g = Gguf::read(src)?;
-        let tokenizer = Tokenizer::from_gguf(&g)?;
+        let (tokenizer, template) = text_stages(&g)?;
         strip_vocab(&mut g);
         let model = Model::load(&g, src, max_context)?;
-        Ok(Self { model, tokenizer, source: None, max_context, cpu_reason: None })
+        Ok(Self { model, tokenizer, template, kv_tokens: Vec::new(), source: None, max_context, cpu_reason: None })
     }
 
     /// Load onto the backend `choice` picks. On the GPU the engine keeps `src`, so that a GPU
     /// lost mid-answer can be replaced by the CPU without losing the answer.
     pub async fn load_async(mut src: OwnedSource, max_context: Option<usize>, choice: BackendChoice) -> Result<Self, EngineError> {
         let mut lean = Gguf::read(&mut *src)?;
-        let tokenizer = Tokenizer::from_gguf(&lean)?;
+        let (tokenizer, template) = text_stages(&lean)?;
         strip_vocab(&mut lean);
         let mut cpu_reason = None;
         let model = match choice {
@@ -95,7 +103,7 @@ impl Engine {
         };
         // Only a GPU engine keeps the shards (to fall back); a CPU one would hold the model twice.
         let source = (model.backend() == "gpu").then_some(src);
-        Ok(Self { model, tokenizer, source, max_context, cpu_reason })
+        Ok(Self { model, tokenizer, template, kv_tokens: Vec::new(), source, max_context, cpu_reason })
     }
 
     /// Blocking [`Engine::load_async`] (native only).
@@ -116,16 +124,84 @@ impl Engine {
         let mut lean = Gguf::read(&mut **src)?;
         strip_vocab(&mut lean);
         self.model = Model::load(&lean, &mut **src, self.max_context)?;
+        self.kv_tokens.clear();
         self.cpu_reason = Some(format!("the GPU failed mid-answer ({why}); continued on the CPU"));
         Ok(true)
     }
 
-    /// Start generating a continuation of `prompt` (a fresh context: the KV cache is reset).
-    /// The prompt is tokenized here; the prefill runs on the first `next` call.
+    /// Start generating a continuation of `prompt`, used verbatim (BOS added when the model
+    /// wants one). The prompt is tokenized here; the prefill runs on the first `next` call and
+    /// covers only what the KV cache does not already hold.
     pub fn generate(&mut self, prompt: &str, params: GenerateParams) -> Result<Generation, EngineError> {
         let ids = self.tokenizer.encode(prompt, self.tokenizer.add_bos())?;
         Generation::new(self, ids, params)
     }
+
+    /// Start the assistant's answer to `messages`, rendered with the model's chat template.
+    /// Generation ends at the model's end-of-turn token (or the plain framing's next turn).
+    /// When the conversation and `max_tokens` do not fit the context window, the oldest turns
+    /// after the system messages are dropped (the generation says how many).
+    pub fn chat(&mut self, messages: &[Message], mut params: GenerateParams) -> Result<Generation, EngineError> {
+        let limit = self.model.max_context();
+        let mut kept = messages.to_vec();
+        let mut dropped = 0;
+        let ids = loop {
+            let ids = self.encode_chat(&kept)?;
+            if ids.len() + params.max_tokens.min(limit / 2) < limit {
+                break ids;
+            }
+            // The oldest message after the system ones goes, but never the last one.
+            let first = kept.iter().position(|m| m.role != "system");
+            match first {
+                Some(i) if i + 1 < kept.len() => {
+                    kept.remove(i);
+                    dropped += 1;
+                }
+                _ => break ids,
+            }
+        };
+        params.stop.extend(self.template.stop_strings());
+        let mut g = Generation::new(self, ids, params)?;
+        g.dropped_messages = dropped;
+        Ok(g)
+    }
+
+    /// The prompt ids of `messages`: rendered, then tokenized with BOS added once.
+    pub fn encode_chat(&self, messages: &[Message]) -> Result<Vec<u32>, EngineError> {
+        let text = self.template.render(messages, true)?;
+        let add_bos = self.tokenizer.add_bos();
+        let text = if add_bos { self.template.strip_bos(&text) } else { &text };
+        Ok(self.tokenizer.encode(text, add_bos)?)
+    }
+
+    /// Forget the KV cache (the next prompt is prefilled whole).
+    pub fn reset(&mut self) {
+        self.model.reset();
+        self.kv_tokens.clear();
+    }
+
+    /// Keep the cache's longest common prefix with `ids`, leaving at least the last id to run
+    /// (its logits pick the first token). Returns how many ids the cache already holds.
+    fn reuse_prefix(&mut self, ids: &[u32]) -> usize {
+        if self.model.pos() != self.kv_tokens.len() {
+            // The model was run directly (not through a Generation): the ids are unknown.
+            self.reset();
+        }
+        let common = self.kv_tokens.iter().zip(ids).take_while(|(a, b)| a == b).count();
+        let keep = common.min(ids.len().saturating_sub(1));
+        self.model.truncate(keep);
+        self.kv_tokens.truncate(keep);
+        keep
+    }
+}
+
+/// The tokenizer and the chat template of a GGUF (the template's `bos_token` / `eos_token` are
+/// the vocab's texts of those ids).
+fn text_stages(g: &Gguf) -> Result<(Tokenizer, ChatTemplate), EngineError> {
+    let tokenizer = Tokenizer::from_gguf(g)?;
+    let text = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_piece(i)).unwrap_or("").to_string();
+    let template = ChatTemplate::from_gguf(g, &text(tokenizer.bos_id()), &text(tokenizer.eos_id()))?;
+    Ok((tokenizer, template))
 }
 
 /// Drops the vocab arrays (~30 MB for a 262k vocab) once the tokenizer is built: the weights
@@ -220,6 +296,10 @@ pub struct Generation {
     /// Prompt + generated ids.
     history: Vec<u32>,
     prompt_len: usize,
+    /// Prompt ids whose KV entries were already cached (not prefilled again).
+    cached: usize,
+    /// Messages dropped from the start of the conversation to fit the context window.
+    dropped_messages: usize,
     /// Ids not yet run through the model (the prompt at first, then the last sampled token).
     pending: Vec<u32>,
     /// Text decoded but not yet emitted (could be the start of a stop string).
@@ -240,7 +320,7 @@ impl Generation {
         if prompt_ids.is_empty() {
             return Err(ForwardError::EmptyInput.into());
         }
-        engine.model.reset();
+        let cached = engine.reuse_prefix(&prompt_ids);
         Ok(Self {
             sampler: Sampler::new(params.sampling.clone()),
             params,
@@ -248,7 +328,9 @@ impl Generation {
             abort: AbortHandle::default(),
             history: prompt_ids.clone(),
             prompt_len: prompt_ids.len(),
-            pending: prompt_ids,
+            cached,
+            dropped_messages: 0,
+            pending: prompt_ids[cached..].to_vec(),
             held: String::new(),
             finished: None,
             done: false,
@@ -277,6 +359,16 @@ impl Generation {
 
     pub fn prompt_tokens(&self) -> usize {
         self.prompt_len
+    }
+
+    /// Prompt tokens taken from the KV cache (the prefill ran only the rest).
+    pub fn cached_tokens(&self) -> usize {
+        self.cached
+    }
+
+    /// Messages dropped from the start of the conversation to fit the context window.
+    pub fn dropped_messages(&self) -> usize {
+        self.dropped_messages
     }
 
     pub fn generated_tokens(&self) -> usize {
@@ -339,13 +431,39 @@ impl Generation {
                     return Err(e.into());
                 }
                 self.pending = self.history.clone();
+                self.cached = 0;
                 self.sample(engine).await
             }
             r => r,
         }
     }
 
+    /// Runs the pending ids (the KV cache then holds them) and samples.
     async fn sample(&mut self, engine: &mut Engine) -> Result<(u32, TokenStats), EngineError> {
+        if let (Some(tail), None) = (self.want_prompt_stats, &self.prompt_stats) {
+            self.uncache_tail(engine, tail + 1);
+        }
+        let pending = self.pending.clone();
+        let r = self.run(engine).await;
+        if r.is_ok() {
+            engine.kv_tokens.extend_from_slice(&pending);
+        }
+        r
+    }
+
+    /// Make the prefill run at least the prompt's last `n` ids (the prompt signal scores them):
+    /// give back cached ids when the cache covered more.
+    fn uncache_tail(&mut self, engine: &mut Engine, n: usize) {
+        let back = n.saturating_sub(self.pending.len()).min(self.cached);
+        if back > 0 {
+            self.cached -= back;
+            engine.model.truncate(self.cached);
+            engine.kv_tokens.truncate(self.cached);
+            self.pending = self.history[self.cached..self.prompt_len].to_vec();
+        }
+    }
+
+    async fn run(&mut self, engine: &mut Engine) -> Result<(u32, TokenStats), EngineError> {
         if let (Some(tail), None) = (self.want_prompt_stats, &self.prompt_stats) {
             let vocab = engine.model.config.vocab_size;
             let rows = engine.model.forward_tail_async(&self.pending, tail + 1).await?;

@@ -67,7 +67,7 @@ fn forward_tail_gives_the_last_rows_of_forward_all_and_scores_only_them() {
     let all = e.model.forward_all(&ids).unwrap();
     let n = ids.len();
     for k in [1, 17, n - PREFILL_CHUNK + 5] {
-        e.model.reset();
+        e.reset();
         let tail = e.model.forward_tail(&ids, k).unwrap();
         assert_eq!(tail.len(), k * vocab, "k {k}");
         assert_eq!(e.model.pos(), n);
@@ -81,7 +81,7 @@ fn forward_tail_gives_the_last_rows_of_forward_all_and_scores_only_them() {
         assert!(max_diff < 1.5, "k {k}: {max_diff}");
     }
     // More rows than tokens: every row.
-    e.model.reset();
+    e.reset();
     assert_eq!(e.model.forward_tail(&ids[..5], 16).unwrap().len(), 5 * vocab);
 
     // The generation's prompt stats score exactly the last `tail` tokens, from those rows.

@@ -249,20 +249,14 @@ fn default_prompt_tail() -> usize {
     DEFAULT_PROMPT_TAIL
 }
 
-/// The tutor prompt for a base model, as the npm package builds it for one question
-/// (web/src/tutor.ts `formatPrompt`): an instruction, one worked example, the student's turn.
-pub const DEFAULT_FRAMING: &str = "A patient tutor answers a student's question with a short, correct explanation.\n\n\
-Student: What is 3 times 4?\nTutor: 3 times 4 is 12, because three groups of four make twelve.\n\n\
-Student: {question}\nTutor:";
+/// The framing the policy was calibrated on: the plain tutor framing of one question
+/// ([`crate::template`]'s, for a model without a chat template).
+pub use crate::template::{frame, PLAIN_FRAMING as DEFAULT_FRAMING};
 
 fn default_framing() -> String {
     DEFAULT_FRAMING.to_string()
 }
 
-/// `framing` with the question put in (trimmed, as the npm package does).
-pub fn frame(framing: &str, question: &str) -> String {
-    framing.replace("{question}", question.trim())
-}
 
 impl RoutePolicy {
     /// The policy calibrated by `tutor eval` on the public evaluation set (see eval/report.md).

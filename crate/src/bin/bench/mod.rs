@@ -65,21 +65,21 @@ pub fn bench(args: &Args) -> Res<()> {
     let spread = |i: u32| if vocab > 4000 { 1000 + (i * 7919) % (vocab - 2000) } else { 3 + (i * 7919) % (vocab - 3) };
     let prompt: Vec<u32> = (0..n_prompt as u32).map(|i| if i == 0 { 2 } else { spread(i) }).collect();
     for _ in 0..warmup {
-        engine.model.reset();
+        engine.reset();
         let t = next_token(&mut engine, &prompt[..prompt.len().min(16)])?;
         next_token(&mut engine, &[t])?;
     }
     let (mut pp, mut tg, mut ttft) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..reps {
         // Prompt: the whole prefill up to the first generated token (= time to first token).
-        engine.model.reset();
+        engine.reset();
         let t0 = Instant::now();
         let mut tok = next_token(&mut engine, &prompt)?;
         let dt = t0.elapsed().as_secs_f64();
         pp.push(n_prompt as f64 / dt);
         ttft.push(dt);
         // Generation from a short context, as llama-bench's tg test does.
-        engine.model.reset();
+        engine.reset();
         engine.model.forward(&[2])?;
         let t2 = Instant::now();
         for _ in 0..n_gen {

@@ -47,7 +47,7 @@ pub fn score(engine: &mut Engine, q: &Question, framing: &str, tail: usize) -> R
         return Err(format!("{}: prompt + choice is {} tokens, over the context limit {limit}", q.id, ids.len() + longest).into());
     }
     let prompt = prompt_stats(engine, &q.question, framing, tail)?;
-    engine.model.reset();
+    engine.reset();
     let last = engine.model.forward(&ids)?;
     let p = engine.model.pos();
     let vocab = engine.model.config.vocab_size;
@@ -92,7 +92,7 @@ pub fn score(engine: &mut Engine, q: &Question, framing: &str, tail: usize) -> R
 fn prompt_stats(engine: &mut Engine, question: &str, framing: &str, tail: usize) -> Res<PromptStats> {
     let ids = engine.tokenizer.encode(&frame(framing, question), engine.tokenizer.add_bos())?;
     let question_tokens = engine.tokenizer.encode(question.trim(), false)?.len();
-    engine.model.reset();
+    engine.reset();
     let rows = engine.model.forward_tail(&ids, tail + 1)?;
     Ok(PromptStats { question_tokens, ..PromptStats::of_tail(&ids, &rows, engine.model.config.vocab_size) })
 }
