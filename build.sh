@@ -18,8 +18,8 @@ case "$cmd" in
   demo)
     scripts/setup.sh
     cargo build --release --bin tutor
-    prompt="${1:-Photosynthesis is the process by which}"
-    ./target/release/tutor run --model models/cache/gemma-3-270m-q4_k_m.gguf --prompt "$prompt" --max-tokens 64
+    question="${1:-What is photosynthesis?}"
+    ./target/release/tutor run --model models/cache/smollm2-135m-instruct-q4_1.gguf --question "$question" --max-tokens 256
     ;;
   test)
     scripts/setup.sh

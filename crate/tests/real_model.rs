@@ -54,6 +54,23 @@ fn prefill_in_one_call_equals_token_by_token() {
     }
 }
 
+/// The SentencePiece path against llama-server's ids for a varied string set
+/// (tests/reference/gemma3/tokenize.json: code, whitespace runs, emoji, Hindi, Chinese, turns).
+#[test]
+fn token_ids_equal_llama_cpp() {
+    let mut src = FileShards::open(&[common::real_model_path()]).unwrap();
+    let tok = tutor_runtime::tokenize::Tokenizer::from_gguf(&Gguf::read(&mut src).unwrap()).unwrap();
+    let text = std::fs::read_to_string(common::reference_path("gemma3/tokenize.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cases = v["cases"].as_array().unwrap();
+    assert!(cases.len() >= 12);
+    for c in cases {
+        let s = c["text"].as_str().unwrap();
+        let want: Vec<u32> = c["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        assert_eq!(tok.encode(s, tok.add_bos()).unwrap(), want, "{s:?}");
+    }
+}
+
 #[test]
 fn context_limit_is_a_clear_error() {
     let mut model = load();

@@ -183,7 +183,12 @@ fn eval_cli_smoke_on_the_fixture() {
     assert!(svg.starts_with("<svg") && svg.matches("<polyline").count() == 4 && svg.trim_end().ends_with("</svg>"));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("local share at ≤ 2 points loss") && md.contains("| kn |"), "{md}");
-    RoutePolicy::from_json(&std::fs::read_to_string(out.join("policy.json")).unwrap()).unwrap();
+    let policy = RoutePolicy::from_json(&std::fs::read_to_string(out.join("policy.json")).unwrap()).unwrap();
+    // The policy names the file it was calibrated on: the real model's name and sha256.
+    let named = policy.calibrated_for.clone().unwrap();
+    assert_eq!(Some(named.model.as_str()), model.file_name().and_then(|n| n.to_str()));
+    assert_eq!(policy.model_mismatch(&named.sha256), None);
+    assert_eq!(named.sha256, RoutePolicy::calibrated().unwrap().calibrated_for.unwrap().sha256, "TUTOR_MODEL is not the Gemma file the default policy names");
     // The report rebuilds from scored.jsonl alone, identically.
     let out2 = out.join("again");
     let (ok, _, stderr) = run(&["eval", "--scored", out.join("scored.jsonl").to_str().unwrap(), "--out", out2.to_str().unwrap(), "--folds", "3", "--model-name", "gemma-3-270m-q4_k_m.gguf"]);

@@ -21,7 +21,7 @@ fn embedded_streams_openai_sse_like_llama_server() {
     assert_eq!(last["choices"][0]["finish_reason"], "length");
     let text = sse_text(&body);
     // Gemma 3 270M (base) repeats the question first under the chat template, like llama-server
-    // (shared/reference/sse_sample_gemma_template.txt: "What is the capital of France?...").
+    // (tests/reference/gemma3/sse_sample_gemma_template.txt: "What is the capital of France?...").
     assert!(text.starts_with("What is the capital of France"), "{text:?}");
     assert_eq!(chunks.len(), 1 + 8 + 1 - chunks.iter().filter(|c| c["choices"][0]["delta"]["content"] == "").count());
 }

@@ -147,7 +147,7 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     assert.equal(esc.route.atToken, j);
     assert.equal(esc.route.replacesLocal, true);
     assert.ok(esc.route.score < esc.route.threshold);
-    assert.equal(esc.route.message, `The on-device model became unsure after ${j} tokens, so the larger tutor model answers instead.`);
+    assert.equal(esc.route.message, `The on-device model became unsure after ${j} tokens, so the tutor server answers instead.`);
     assert.ok(server.every((c) => c.source === 'server' && c.backend === 'server' && c.token === null && c.reason === esc.route.message));
     const serverText = server.map((c) => c.text).join('');
     escalatedText = a.text;
@@ -166,7 +166,7 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     const a = await ask(CRITICAL, { cache: false });
     assert.equal(a.error, undefined, JSON.stringify(a.error));
     assert.equal(shape(a.chunks), '[server:critical_topic]S*');
-    assert.equal(a.chunks[0].route.message, 'This looks like a self-harm question, so it goes to the larger tutor model.');
+    assert.equal(a.chunks[0].route.message, 'This looks like a self-harm question, so the tutor server answers it.');
     assert.equal((await page.evaluate(() => window.trCounters())).tokensGenerated, tokensGenerated, 'the local model did not run');
     const h = await ask(HARD, { cache: false });
     assert.equal(h.error, undefined, JSON.stringify(h.error));
@@ -238,7 +238,7 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
         return r.querySelector('.badge') && r.getElementById('stop').hidden;
       }, null, { timeout: 120_000 });
       assert.equal(await shadow('.badge').textContent(), 'server');
-      assert.match(await shadow('.meta').textContent(), /from the server — This question looks hard for the on-device model, so the larger tutor model answers\./);
+      assert.match(await shadow('.meta').textContent(), /from the server — This question looks hard for the on-device model, so the tutor server answers\./);
       assert.ok((await shadow('.a').textContent()).trim().length > 0);
     } finally {
       await demo.close();

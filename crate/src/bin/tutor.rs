@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! tutor inspect MODEL.gguf [MORE_SHARDS...]
-//! tutor run --model MODEL.gguf [--model SHARD2 ...] --prompt TEXT [--max-tokens N]
+//! tutor run --model MODEL.gguf [--model SHARD2 ...] (--question TEXT [--system TEXT] | --prompt TEXT) [--max-tokens N]
 //!           [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S]
 //!           [--stop STR]... [--threads N] [--ctx N] [--ids] [--backend cpu|gpu|auto]
 //! tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens 128] [--gen-tokens 64] [--reps 3] [--warmup 1]
@@ -19,7 +19,8 @@ use std::time::Instant;
 use tutor_runtime::load::gguf::{Gguf, Value};
 use tutor_runtime::load::shards::FileShards;
 use tutor_runtime::sample::SamplingParams;
-use tutor_runtime::stream::{BackendChoice, Engine, GenerateParams};
+use tutor_runtime::stream::{BackendChoice, Engine, GenerateParams, Generation};
+use tutor_runtime::template::Message;
 
 #[path = "bench/mod.rs"]
 mod bench;
@@ -122,9 +123,24 @@ fn inspect(paths: &[String]) -> Res<()> {
     Ok(())
 }
 
+/// `--question` (with `--system`): a user turn in the model's chat template; `--prompt`: the text
+/// verbatim.
+fn start(engine: &mut Engine, args: &Args, params: GenerateParams) -> Res<Generation> {
+    let question: String = args.get("question", String::new())?;
+    if question.is_empty() {
+        return Ok(engine.generate(&args.get("prompt", String::new())?, params)?);
+    }
+    let mut messages = Vec::new();
+    let system: String = args.get("system", String::new())?;
+    if !system.is_empty() {
+        messages.push(Message::new("system", &system));
+    }
+    messages.push(Message::new("user", &question));
+    Ok(engine.chat(&messages, params)?)
+}
+
 fn run(args: &Args) -> Res<()> {
     set_threads(args)?;
-    let prompt: String = args.get("prompt", String::new())?;
     let (mut engine, load_s) = load(args)?;
     let params = GenerateParams {
         sampling: SamplingParams {
@@ -139,7 +155,7 @@ fn run(args: &Args) -> Res<()> {
         stop: args.all("stop"),
     };
     let t0 = Instant::now();
-    let mut gen = engine.generate(&prompt, params)?;
+    let mut gen = start(&mut engine, args, params)?;
     let mut first: Option<f64> = None;
     let mut out = std::io::stdout();
     let mut ids = Vec::new();
@@ -177,7 +193,7 @@ fn main() -> ExitCode {
         Some("bandwidth") => Args::parse(&raw[1..]).and_then(|a| bench::bandwidth::bandwidth(&a)),
         Some("eval") => Args::parse(&raw[1..]).and_then(|a| eval::eval(&a)),
         _ => {
-            eprintln!("usage:\n  tutor inspect MODEL.gguf [SHARD...]\n  tutor run --model MODEL.gguf --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--threads N] [--ctx N] [--ids] [--backend cpu|gpu|auto]\n  tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N] [--warmup N]\n  tutor bandwidth [--threads N] [--mib 1024] [--reps 5]\n  tutor eval --model MODEL.gguf --data QUESTIONS.jsonl --out DIR [--limit N] [--server-accuracy P] [--max-loss L] | --scored DIR/scored.jsonl --out DIR");
+            eprintln!("usage:\n  tutor inspect MODEL.gguf [SHARD...]\n  tutor run --model MODEL.gguf (--question TEXT [--system TEXT] | --prompt TEXT) [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--threads N] [--ctx N] [--ids] [--backend cpu|gpu|auto]\n  tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N] [--warmup N]\n  tutor bandwidth [--threads N] [--mib 1024] [--reps 5]\n  tutor eval --model MODEL.gguf --data QUESTIONS.jsonl --out DIR [--limit N] [--server-accuracy P] [--max-loss L] | --scored DIR/scored.jsonl --out DIR");
             return ExitCode::from(2);
         }
     };

@@ -233,6 +233,7 @@ mod tests {
             escalate_languages: vec!["te".into()],
             prompt_tail: crate::route::policy::DEFAULT_PROMPT_TAIL,
             framing: crate::route::policy::DEFAULT_FRAMING.into(),
+            calibrated_for: None,
         }
     }
     const ALL: Availability = Availability { model_ready: true, compute: true, server: true };

@@ -176,17 +176,17 @@ impl Reason {
         match self {
             Reason::Confident { .. } => "Answered on your device.".into(),
             Reason::CriticalTopic { topic } => {
-                format!("This looks like a {topic} question, so it goes to the larger tutor model.")
+                format!("This looks like a {topic} question, so the tutor server answers it.")
             }
             Reason::LanguageRule { lang } => {
-                format!("The on-device model is not reliable in this language ({lang}), so the larger tutor model answers.")
+                format!("The on-device model is not reliable in this language ({lang}), so the tutor server answers.")
             }
-            Reason::LowConfidence { .. } => "This question looks hard for the on-device model, so the larger tutor model answers.".into(),
+            Reason::LowConfidence { .. } => "This question looks hard for the on-device model, so the tutor server answers.".into(),
             Reason::ConfidenceCollapse { at_token, .. } => format!(
-                "The on-device model became unsure after {at_token} tokens, so the larger tutor model answers instead."
+                "The on-device model became unsure after {at_token} tokens, so the tutor server answers instead."
             ),
-            Reason::ModelUnavailable => "The on-device model is not downloaded yet, so the larger tutor model answers.".into(),
-            Reason::NoCompute => "This device cannot run the on-device model, so the larger tutor model answers.".into(),
+            Reason::ModelUnavailable => "The on-device model is not downloaded yet, so the tutor server answers.".into(),
+            Reason::NoCompute => "This device cannot run the on-device model, so the tutor server answers.".into(),
             Reason::ServerUnreachable => {
                 "The tutor server could not be reached: this answer comes from the on-device model and may be less reliable.".into()
             }
@@ -240,6 +240,19 @@ pub struct RoutePolicy {
     /// npm package's default tutor prompt; its test checks the two agree).
     #[serde(default = "default_framing")]
     pub framing: String,
+    /// The model file the features were measured on. Its scores are on that model's scale: used
+    /// with another model, the policy still routes, and [`RoutePolicy::model_mismatch`] says so.
+    #[serde(default)]
+    pub calibrated_for: Option<CalibratedFor>,
+}
+
+/// A model file, by name and content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalibratedFor {
+    /// The GGUF file name (e.g. "gemma-3-270m-q4_k_m.gguf").
+    pub model: String,
+    /// The whole file's sha256, lowercase hex.
+    pub sha256: String,
 }
 
 /// Prompt tokens scored for the prompt-perplexity features.
@@ -259,6 +272,21 @@ fn default_framing() -> String {
 
 
 impl RoutePolicy {
+    /// `None` when the policy was calibrated on the model file with this sha256; else the
+    /// sentence to show (the policy is applied anyway, as the best one at hand).
+    pub fn model_mismatch(&self, sha256: &str) -> Option<String> {
+        match &self.calibrated_for {
+            Some(c) if c.sha256.eq_ignore_ascii_case(sha256) => None,
+            Some(c) => Some(format!(
+                "the route policy was calibrated on {} (sha256 {}…), not on this model (sha256 {}…): its thresholds may not fit",
+                c.model,
+                &c.sha256[..c.sha256.len().min(12)],
+                &sha256[..sha256.len().min(12)]
+            )),
+            None => Some("the route policy does not say which model it was calibrated on".into()),
+        }
+    }
+
     /// The policy calibrated by `tutor eval` on the public evaluation set (see eval/report.md).
     pub fn calibrated() -> Result<Self, RouteError> {
         Self::from_json(include_str!("default_policy.json"))
@@ -369,6 +397,7 @@ mod tests {
             escalate_languages: vec!["bn".into()],
             prompt_tail: DEFAULT_PROMPT_TAIL,
             framing: DEFAULT_FRAMING.into(),
+            calibrated_for: None,
         };
         assert!(p.validate().is_ok());
         assert_eq!(p.rule_for("I want to KILL MYSELF", None), Some(Reason::CriticalTopic { topic: "self-harm".into() }));
@@ -407,5 +436,18 @@ mod tests {
         assert!(s.score(&x) < 0.5); // nll above the mean lowers the score
         let x = features(&q, None, None);
         assert!((s.score(&x) - 0.5).abs() < 1e-6); // missing → mean → bias only
+    }
+
+    #[test]
+    fn the_default_policy_names_its_model_and_a_mismatch_is_said() {
+        let p = RoutePolicy::calibrated().unwrap();
+        let c = p.calibrated_for.clone().unwrap();
+        assert_eq!(c.model, "gemma-3-270m-q4_k_m.gguf");
+        assert_eq!(p.model_mismatch(&c.sha256.to_uppercase()), None);
+        let smollm2 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+        let m = p.model_mismatch(smollm2).unwrap();
+        assert!(m.contains("gemma-3-270m-q4_k_m.gguf") && m.contains("b179c9523d0e"), "{m}");
+        let anonymous = RoutePolicy { calibrated_for: None, ..p };
+        assert!(anonymous.model_mismatch(smollm2).unwrap().contains("does not say"));
     }
 }

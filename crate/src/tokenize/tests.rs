@@ -57,9 +57,9 @@ fn gguf_from(meta: Vec<(String, Value)>) -> Gguf {
     Gguf::read(&mut MemShards::new(vec![w.to_bytes()])).expect("parse in-memory GGUF")
 }
 
-/// (text, llama.cpp ids with BOS) from shared/reference/tokenize.txt.
+/// (text, llama.cpp ids with BOS) from tests/reference/gemma3/tokenize.txt.
 fn reference_cases() -> Vec<(String, Vec<u32>)> {
-    let path = workspace_root().join("../shared/reference/tokenize.txt");
+    let path = workspace_root().join("tests/reference/gemma3/tokenize.txt");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let mut cases = Vec::new();
     let mut lines = text.lines();

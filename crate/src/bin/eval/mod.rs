@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use tutor_runtime::route::policy::{default_critical_topics, Reason, RoutePolicy, DEFAULT_FRAMING, DEFAULT_PROMPT_TAIL};
+use tutor_runtime::route::policy::{default_critical_topics, CalibratedFor, Reason, RoutePolicy, DEFAULT_FRAMING, DEFAULT_PROMPT_TAIL};
 
 use super::{load, set_threads, Args, Res};
 use score::Scored;
@@ -31,6 +31,7 @@ pub fn eval(args: &Args) -> Res<()> {
         model: String::new(),
         prompt_tail: args.get("prompt-tail", DEFAULT_PROMPT_TAIL)?,
         framing: DEFAULT_FRAMING.to_string(),
+        calibrated_for: None,
     };
     if !(0.0..=1.0).contains(&cfg.server_accuracy) || !(0.0..1.0).contains(&cfg.max_loss) {
         return Err("--server-accuracy must be in [0, 1] and --max-loss in [0, 1)".into());
@@ -49,12 +50,15 @@ pub fn eval(args: &Args) -> Res<()> {
             s.critical_topic = critical_topic(&s.question)?;
             v.push(s);
         }
-        (v, args.get("model-name", "gemma-3-270m-q4_k_m.gguf".to_string())?)
+        // The scored file does not carry the model's identity: the flags say it.
+        let model = args.get("model-name", "gemma-3-270m-q4_k_m.gguf".to_string())?;
+        let sha256 = args.get("model-sha256", "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818".to_string())?;
+        (v, CalibratedFor { model, sha256 })
     };
     if scored.len() < 10 {
         return Err(format!("{} scored questions: at least 10 are needed for a report", scored.len()).into());
     }
-    let rep = report::build(&scored, &report::Config { model, ..cfg })?;
+    let rep = report::build(&scored, &report::Config { model: model.model.clone(), calibrated_for: Some(model), ..cfg })?;
     let write = |name: &str, body: &str| std::fs::write(out.join(name), body).map_err(|e| format!("{}: {e}", out.join(name).display()));
     write("report.json", &serde_json::to_string_pretty(&rep.json)?)?;
     write("report.md", &rep.markdown)?;
@@ -76,7 +80,19 @@ pub fn eval(args: &Args) -> Res<()> {
     Ok(())
 }
 
-fn run_model(args: &Args, out: &std::path::Path, cfg: &report::Config) -> Res<(Vec<Scored>, String)> {
+/// The model's file name and the sha256 of its bytes (all shards, in order).
+fn identify(paths: &[String]) -> Res<CalibratedFor> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in paths {
+        let mut f = std::fs::File::open(p).map_err(|e| format!("{p}: {e}"))?;
+        std::io::copy(&mut f, &mut h).map_err(|e| format!("{p}: {e}"))?;
+    }
+    let model = paths.first().map(|m| m.rsplit('/').next().unwrap_or(m).to_string()).unwrap_or_default();
+    Ok(CalibratedFor { model, sha256: h.finalize().iter().map(|b| format!("{b:02x}")).collect() })
+}
+
+fn run_model(args: &Args, out: &std::path::Path, cfg: &report::Config) -> Res<(Vec<Scored>, CalibratedFor)> {
     let paths = args.all("data");
     if paths.is_empty() {
         return Err("--data FILE.jsonl is required (scripts/fetch-eval-data.sh builds one)".into());
@@ -87,7 +103,7 @@ fn run_model(args: &Args, out: &std::path::Path, cfg: &report::Config) -> Res<(V
         questions.truncate(limit);
     }
     let (mut engine, load_s) = load(args)?;
-    let model = args.all("model").first().map(|m| m.rsplit('/').next().unwrap_or(m).to_string()).unwrap_or_default();
+    let model = identify(&args.all("model"))?;
     eprintln!("[eval: {} questions, model loaded in {load_s:.1}s]", questions.len());
     let path = out.join("scored.jsonl");
     let mut file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;

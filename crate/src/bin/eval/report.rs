@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 use tutor_runtime::route::calibrate::{cross_validated_scores, fit_logistic, splitmix64, threshold_for_quality};
 use tutor_runtime::route::metrics::{accuracy_at, auroc, escalation_curve, local_share_within, random_curve, CurvePoint};
-use tutor_runtime::route::policy::{default_critical_topics, features, RoutePolicy, FEATURES, PRE_FEATURES};
+use tutor_runtime::route::policy::{default_critical_topics, features, CalibratedFor, RoutePolicy, FEATURES, PRE_FEATURES};
 
 use super::super::Res;
 use super::score::Scored;
@@ -25,6 +25,8 @@ pub struct Config {
     /// What the prompt-perplexity signal was measured on (written into the policy).
     pub prompt_tail: usize,
     pub framing: String,
+    /// The model file scored (named in the policy).
+    pub calibrated_for: Option<CalibratedFor>,
 }
 
 pub struct Report {
@@ -272,6 +274,7 @@ pub fn build(scored: &[Scored], cfg: &Config) -> Res<Report> {
         escalate_languages: escalate_languages.clone(),
         prompt_tail: cfg.prompt_tail,
         framing: cfg.framing.clone(),
+        calibrated_for: cfg.calibrated_for.clone(),
     };
     policy.validate()?;
 
