@@ -94,10 +94,13 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     assert.equal(ev[0].answer_tokens, a.tokens.length);
     assert.ok(ev[0].est_cost_saved_usd > 0);
     measuredEasy = a.text;
-    // The router's cost (a figure, not a timed assertion): the same question without routing.
+    // The router's cost (a figure, not a timed assertion): the same question without routing,
+    // its prompt prefilled whole too (a raw prompt first leaves only BOS in common in the KV cache).
+    await ask('0', { raw: true, source: 'local', maxTokens: 1 });
     const plain = await ask(EASY, { source: 'local' });
     assert.deepEqual(plain.tokens, a.tokens, 'routing does not change the local answer');
-    console.log(`easy: first token ${a.last.timing.firstTokenMs.toFixed(0)} ms routed (the prefill scores the prompt tail) vs ${plain.last.timing.firstTokenMs.toFixed(0)} ms unrouted`);
+    assert.ok(plain.last.usage.cachedTokens <= 1 && a.last.usage.cachedTokens <= 1, `cached ${plain.last.usage.cachedTokens}, ${a.last.usage.cachedTokens}`);
+    console.log(`easy: first token ${a.last.timing.firstTokenMs.toFixed(0)} ms routed (the prefill scores the prompt tail) vs ${plain.last.timing.firstTokenMs.toFixed(0)} ms unrouted (${plain.last.usage.promptTokens} prompt tokens, ${plain.last.usage.cachedTokens} cached)`);
     console.log(`easy: local, pre score ${r.score.toFixed(3)} ≥ ${r.threshold.toFixed(3)}, ${a.tokens.length} tokens in ${a.last.timing.totalMs.toFixed(0)} ms: ${JSON.stringify(a.text)}`);
   });
 
