@@ -9,10 +9,12 @@
 //     chunk says how many.
 // Run: cd web && node --test test/conversation.test.mjs   (needs web/build.sh, models, tutor-gateway)
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, WEB, launch, newProfile, openTestPage, smollm2Model } from './browser.mjs';
+import { startGateway } from './gateway.mjs';
 import { startRealGateway } from './realgateway.mjs';
 import { startServer } from './server.mjs';
 
@@ -32,13 +34,16 @@ const profile = () => {
   return p;
 };
 
+let policyDir;
 before(async () => {
   model = smollm2Model();
-  srv = await startServer({ root: WEB, mounts: { '/models/smollm2/': model.dir } });
+  policyDir = mkdtempSync(path.join(os.tmpdir(), 'tutor-policy-'));
+  writeFileSync(path.join(policyDir, 'local.json'), LOCAL_POLICY);
+  srv = await startServer({ root: WEB, mounts: { '/models/smollm2/': model.dir, '/policy/': policyDir } });
 });
 after(async () => {
   await srv?.close();
-  for (const p of profiles) rmSync(p, { recursive: true, force: true });
+  for (const p of [...profiles, policyDir]) if (p) rmSync(p, { recursive: true, force: true });
 });
 
 describe('answers from the first second', () => {
@@ -117,6 +122,53 @@ describe('answers from the first second', () => {
     } finally {
       await ctx.close();
       await gw.stop();
+    }
+  });
+  test('<tutor-chat> with a gateway: Ask works while the model downloads beside the conversation, then the model answers', async () => {
+    const gw = await startGateway('Sunlight scatters off the air; blue light scatters most.');
+    for (const s of model.manifest.shards) srv.throttle(`/models/smollm2/${s.url}`, 4 * 1024 * 1024);
+    const ctx = await launch(profile());
+    try {
+      const page = ctx.pages()[0] ?? (await ctx.newPage());
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${srv.url}/demo/?gateway=${encodeURIComponent(gw.url)}&policy=/policy/local.json`);
+      const el = page.locator('tutor-chat');
+      const shadow = (sel) => el.locator(sel);
+      await page.waitForFunction(() => !document.querySelector('tutor-chat').shadowRoot.getElementById('q').disabled, null, { timeout: 30_000 });
+      assert.equal(await el.getAttribute('model-state'), 'loading');
+      await shadow('input').fill('Why is the sky blue?');
+      await shadow('input').press('Enter');
+      await page.waitForFunction(() => {
+        const r = document.querySelector('tutor-chat').shadowRoot;
+        return r.querySelector('.badge') && r.getElementById('stop').hidden;
+      }, null, { timeout: 30_000 });
+      assert.equal(await shadow('.badge').textContent(), 'server');
+      assert.match(await shadow('.meta').textContent(), /from the server — the on-device model is still downloading \(\d+%\)/);
+      assert.equal(await shadow('.a').textContent(), 'Sunlight scatters off the air; blue light scatters most.');
+      // Still downloading, shown beside the conversation.
+      assert.equal(await el.getAttribute('model-state'), 'loading');
+      assert.ok(await shadow('#progress').isVisible());
+      assert.match(await shadow('#plabel').textContent(), /Downloading|Checking|Loading/);
+      for (const s of model.manifest.shards) srv.throttle(`/models/smollm2/${s.url}`, 0);
+      await page.waitForFunction(() => document.querySelector('tutor-chat').getAttribute('model-state') === 'ready', null, { timeout: 180_000 });
+      assert.ok(!(await shadow('#progress').isVisible()));
+      await shadow('input').fill('What is 3 plus 5?');
+      await shadow('input').press('Enter');
+      await page.waitForFunction(() => {
+        const r = document.querySelector('tutor-chat').shadowRoot;
+        return r.querySelectorAll('.badge').length === 2 && r.getElementById('stop').hidden;
+      }, null, { timeout: 120_000 });
+      const badges = await shadow('.badge').allTextContents();
+      assert.deepEqual(badges, ['server', 'local']);
+      // The follow-up was answered on the device: one gateway request in all.
+      assert.equal(gw.requests.length, 1);
+      assert.deepEqual(errors, []);
+      console.log(`<tutor-chat>: gateway answer while downloading, then local: ${JSON.stringify((await shadow('.a').allTextContents())[1])}`);
+    } finally {
+      for (const s of model.manifest.shards) srv.throttle(`/models/smollm2/${s.url}`, 0);
+      await ctx.close();
+      await gw.close();
     }
   });
 });
