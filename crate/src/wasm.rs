@@ -1,14 +1,19 @@
 //! The wasm-bindgen surface: load from shard bytes held by JS, generate as a pull stream.
+//! Requests, chunks and stats cross the boundary as serde values (`serde-wasm-bindgen`).
 //!
 //! Shards stay JS `Uint8Array`s; the loader copies one byte range (the header, then one tensor)
 //! into wasm memory at a time, so the whole GGUF never crosses the boundary as one buffer.
 
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Array, Reflect, Uint8Array};
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::load::shards::{pieces, shard_starts, ShardError, ShardSource};
-use crate::sample::SamplingParams;
 use std::cell::RefCell;
+
+use crate::load::shards::{pieces, shard_starts, ShardError, ShardSource};
+use crate::route::signals::TokenStats;
+use crate::sample::SamplingParams;
+use crate::template::Message;
 
 use crate::stream::{AbortHandle, BackendChoice, Chunk, EngineError, Engine, GenerateParams, Generation};
 
@@ -59,6 +64,7 @@ fn engine_error(e: EngineError) -> JsValue {
     let kind = match &e {
         EngineError::Shard(_) | EngineError::Gguf(_) => "model_file",
         EngineError::Tokenize(_) => "tokenize",
+        EngineError::Template(_) => "template",
         EngineError::Forward(_) => "forward",
         EngineError::PromptTooLong { .. } => "prompt_too_long",
         EngineError::Finished(_) => "finished",
@@ -79,26 +85,80 @@ fn busy() -> JsValue {
     js_error("busy", "the engine is already running a step (await the previous nextAsync first)")
 }
 
-fn chunk_object(chunk: &Chunk) -> Result<JsValue, JsValue> {
-    let o = Object::new();
-    let token = chunk.token.map_or(JsValue::NULL, JsValue::from);
-    let finish = chunk.finish.map_or(JsValue::NULL, |f| JsValue::from(f.as_str()));
-    Reflect::set(&o, &"token".into(), &token)?;
-    Reflect::set(&o, &"text".into(), &chunk.text.clone().into())?;
-    Reflect::set(&o, &"finish".into(), &finish)?;
-    // The router's per-token signal: { logprob, entropy, top1 } or null.
-    let stats = match chunk.stats {
-        Some(s) => {
-            let so = Object::new();
-            Reflect::set(&so, &"logprob".into(), &s.logprob.into())?;
-            Reflect::set(&so, &"entropy".into(), &s.entropy.into())?;
-            Reflect::set(&so, &"top1".into(), &s.top1.into())?;
-            so.into()
+/// What `start` takes: a conversation (rendered with the model's chat template) or a raw prompt
+/// (used verbatim), and the generation parameters.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StartRequest {
+    messages: Option<Vec<Message>>,
+    prompt: Option<String>,
+    params: ParamsDto,
+    /// Score the prompt's last `measureTail` tokens during the prefill (the router's prompt
+    /// signal; read with `promptStats()` after the first step).
+    measure_tail: Option<u32>,
+}
+
+/// Generation parameters as JS passes them (`temperature` 0 = greedy).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ParamsDto {
+    max_tokens: u32,
+    temperature: f32,
+    top_k: u32,
+    top_p: f32,
+    seed: u32,
+    #[serde(default)]
+    stop: Vec<String>,
+}
+
+impl From<ParamsDto> for GenerateParams {
+    fn from(p: ParamsDto) -> Self {
+        GenerateParams {
+            sampling: SamplingParams { temperature: p.temperature, top_k: p.top_k as usize, top_p: p.top_p, seed: p.seed as u64, ..Default::default() },
+            max_tokens: p.max_tokens as usize,
+            stop: p.stop,
         }
-        None => JsValue::NULL,
-    };
-    Reflect::set(&o, &"stats".into(), &stats)?;
-    Ok(o.into())
+    }
+}
+
+/// What `start` returns: the prompt's size and how much of it the KV cache already held.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Started {
+    prompt_tokens: u32,
+    /// Prompt tokens reused from the KV cache (the prefill runs only the rest).
+    cached_tokens: u32,
+    /// Oldest turns left out so the conversation fits the context window.
+    dropped_messages: u32,
+}
+
+/// One step's chunk: `{ token, text, finish, stats }` (token and stats null on the final flush).
+#[derive(Serialize)]
+struct ChunkDto<'a> {
+    token: Option<u32>,
+    text: &'a str,
+    finish: Option<&'static str>,
+    /// The router's per-token signal: `{ logprob, entropy, top1 }`.
+    stats: Option<TokenStats>,
+}
+
+/// The prompt signal after a measured prefill.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PromptStatsDto {
+    tokens: u32,
+    scored: u32,
+    mean_nll: f32,
+    max_nll: f32,
+}
+
+/// A Rust value as a plain JS value (`null` for `None`, objects for structs).
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| js_error("serialize", &e.to_string()))
+}
+
+fn chunk_value(chunk: &Chunk) -> Result<JsValue, JsValue> {
+    to_js(&ChunkDto { token: chunk.token, text: &chunk.text, finish: chunk.finish.map(|f| f.as_str()), stats: chunk.stats })
 }
 
 #[wasm_bindgen]
@@ -130,23 +190,34 @@ impl TutorEngine {
         Self { engine: RefCell::new(engine), generation: RefCell::new(None), abort: RefCell::new(None) }
     }
 
-    /// Start a generation (replacing any running one). `temperature` 0 = greedy.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start(&self, prompt: &str, max_tokens: u32, temperature: f32, top_k: u32, top_p: f32, seed: u32, stop: Vec<String>) -> Result<u32, JsValue> {
-        let params = GenerateParams {
-            sampling: SamplingParams { temperature, top_k: top_k as usize, top_p, seed: seed as u64, ..Default::default() },
-            max_tokens: max_tokens as usize,
-            stop,
-        };
+    /// Start a generation (replacing any running one) from a request value:
+    /// `{ messages?: {role, content}[], prompt?: string, params: { maxTokens, temperature, topK,
+    /// topP, seed, stop }, measureTail?: number }`. Messages are rendered with the model's chat
+    /// template (the answer ends at its end-of-turn token; the oldest turns are dropped when the
+    /// conversation does not fit); a prompt is used verbatim. Either way the KV cache's common
+    /// prefix with the new prompt is reused. Returns `{ promptTokens, cachedTokens,
+    /// droppedMessages }`.
+    pub fn start(&self, request: JsValue) -> Result<JsValue, JsValue> {
+        let req: StartRequest = serde_wasm_bindgen::from_value(request).map_err(|e| js_error("invalid_input", &format!("start request: {e}")))?;
+        let params = GenerateParams::from(req.params);
         let mut engine = self.engine.try_borrow_mut().map_err(|_| busy())?;
-        let g = engine.generate(prompt, params).map_err(engine_error)?;
-        let n = g.prompt_tokens() as u32;
+        let g = match (req.messages, req.prompt) {
+            (Some(messages), None) => engine.chat(&messages, params),
+            (None, Some(prompt)) => engine.generate(&prompt, params),
+            _ => return Err(js_error("invalid_input", "start request needs exactly one of messages or prompt")),
+        }
+        .map_err(engine_error)?;
+        let g = match req.measure_tail {
+            Some(tail) => g.with_prompt_stats(tail as usize),
+            None => g,
+        };
+        let started = Started { prompt_tokens: g.prompt_tokens() as u32, cached_tokens: g.cached_tokens() as u32, dropped_messages: g.dropped_messages() as u32 };
         *self.abort.borrow_mut() = Some(g.abort_handle());
         *self.generation.try_borrow_mut().map_err(|_| busy())? = Some(g);
-        Ok(n)
+        to_js(&started)
     }
 
-    /// One step: `{ token, text, finish }`, or `null` when the generation is over. CPU engines
+    /// One step: `{ token, text, finish, stats }`, or `null` when the generation is over. CPU engines
     /// only (a GPU step must await its readback: use `nextAsync`).
     pub fn next(&self) -> Result<JsValue, JsValue> {
         let mut engine = self.engine.try_borrow_mut().map_err(|_| busy())?;
@@ -156,34 +227,19 @@ impl TutorEngine {
             *slot = None;
             return Ok(JsValue::NULL);
         };
-        chunk_object(&chunk)
+        chunk_value(&chunk)
     }
 
-    /// Measure how surprising the prompt's last `tail` tokens are during the prefill of the
-    /// generation just started (call before the first step; `tail`: the route policy's
-    /// `promptTail`); read it with `promptStats()` after it.
-    #[wasm_bindgen(js_name = measurePrompt)]
-    pub fn measure_prompt(&self, tail: u32) -> Result<(), JsValue> {
-        let mut slot = self.generation.try_borrow_mut().map_err(|_| busy())?;
-        *slot = slot.take().map(|g| g.with_prompt_stats(tail as usize));
-        Ok(())
-    }
-
-    /// `{ tokens, scored, mean_nll, max_nll }` once the prefill ran with `measurePrompt()`, else
-    /// null.
+    /// `{ tokens, scored, meanNll, maxNll }` once the prefill of a generation started with
+    /// `measureTail` has run, else null.
     #[wasm_bindgen(js_name = promptStats)]
     pub fn prompt_stats(&self) -> Result<JsValue, JsValue> {
         let slot = self.generation.try_borrow().map_err(|_| busy())?;
-        let Some(p) = slot.as_ref().and_then(|g| g.prompt_stats().copied()) else { return Ok(JsValue::NULL) };
-        let o = Object::new();
-        Reflect::set(&o, &"tokens".into(), &(p.tokens as u32).into())?;
-        Reflect::set(&o, &"scored".into(), &(p.scored as u32).into())?;
-        Reflect::set(&o, &"mean_nll".into(), &p.mean_nll().into())?;
-        Reflect::set(&o, &"max_nll".into(), &p.max_nll.into())?;
-        Ok(o.into())
+        let stats = slot.as_ref().and_then(|g| g.prompt_stats().copied());
+        to_js(&stats.map(|p| PromptStatsDto { tokens: p.tokens as u32, scored: p.scored as u32, mean_nll: p.mean_nll(), max_nll: p.max_nll }))
     }
 
-    /// One step, on any backend: resolves to `{ token, text, finish }`, or `null` when the
+    /// One step, on any backend: resolves to `{ token, text, finish, stats }`, or `null` when the
     /// generation is over.
     #[wasm_bindgen(js_name = nextAsync)]
     #[allow(clippy::await_holding_refcell_ref)]
@@ -195,7 +251,7 @@ impl TutorEngine {
             *slot = None;
             return Ok(JsValue::NULL);
         };
-        chunk_object(&chunk)
+        chunk_value(&chunk)
     }
 
     /// Stop the running generation; the next step returns the final chunk.

@@ -12,6 +12,17 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+/// A `TutorEngine.start` request as JS builds it: a raw prompt (or, with `messages`, a
+/// conversation), greedy, `max_tokens` tokens, plus `extra` fields (e.g. `"measureTail":16`).
+fn request(input: &str, max_tokens: u32, extra: &str) -> JsValue {
+    let json = format!(r#"{{{input},"params":{{"maxTokens":{max_tokens},"temperature":0,"topK":40,"topP":0.95,"seed":0,"stop":[]}}{extra}}}"#);
+    js_sys::JSON::parse(&json).unwrap()
+}
+
+fn prompt(text: &str) -> String {
+    format!(r#""prompt":{}"#, serde_json::to_string(text).unwrap())
+}
+
 fn f32_bytes(xs: &[f32]) -> Vec<u8> {
     xs.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -138,37 +149,64 @@ fn tiny_model_generates_tokens_in_the_browser() {
     let shards = js_sys::Array::new();
     shards.push(&js_sys::Uint8Array::from(&bytes[..half]));
     shards.push(&js_sys::Uint8Array::from(&bytes[half..]));
-    let e = TutorEngine::new(shards, Some(128)).expect("load through JS shards");
+    // The model's whole context (256): the plain framing of a conversation is ~200 tokens here.
+    let e = TutorEngine::new(shards, None).expect("load through JS shards");
     assert_eq!(e.architecture().unwrap(), "gemma3");
-    let n_prompt = e.start("Hello world", 8, 0.0, 40, 0.95, 0, vec![]).expect("start");
-    assert!(n_prompt >= 2);
-    let mut tokens = Vec::new();
-    let mut finish = String::new();
-    loop {
-        let v = e.next().expect("step");
-        if v.is_null() {
-            break;
+    let run = |req: JsValue| {
+        let started = e.start(req).expect("start");
+        let mut tokens = Vec::new();
+        let mut finish = String::new();
+        loop {
+            let v = e.next().expect("step");
+            if v.is_null() {
+                break;
+            }
+            if let Some(t) = get(&v, "token").as_f64() {
+                tokens.push(t as u32);
+            }
+            if let Some(f) = get(&v, "finish").as_string() {
+                finish = f;
+            }
         }
-        let tok = js_sys::Reflect::get(&v, &"token".into()).unwrap();
-        if let Some(t) = tok.as_f64() {
-            tokens.push(t as u32);
-        }
-        if let Some(f) = js_sys::Reflect::get(&v, &"finish".into()).unwrap().as_string() {
-            finish = f;
-        }
-    }
+        (started, tokens, finish)
+    };
+    let n = |v: &JsValue, k: &str| get(v, k).as_f64().unwrap_or_else(|| panic!("{k} missing")) as usize;
+    let (started, tokens, finish) = run(request(&prompt("Hello world"), 8, ""));
+    assert!(n(&started, "promptTokens") >= 2);
+    assert_eq!((n(&started, "cachedTokens"), n(&started, "droppedMessages")), (0, 0));
     assert!(!tokens.is_empty());
     assert!(finish == "length" || finish == "stop", "finish {finish:?}");
 
     // The same greedy tokens as the plain Rust engine over in-memory shards.
     let mut src = tutor_runtime::load::shards::MemShards::new(vec![bytes]);
-    let mut native = Engine::load(&mut src, Some(128)).unwrap();
+    let mut native = Engine::load(&mut src, None).unwrap();
     let mut g = native.generate("Hello world", GenerateParams { max_tokens: 8, ..Default::default() }).unwrap();
     let mut want = Vec::new();
     while let Some(c) = g.next(&mut native).unwrap() {
         want.extend(c.token);
     }
     assert_eq!(tokens, want);
+
+    // A conversation goes through `Engine::chat`: the same prompt and tokens as natively, and a
+    // follow-up reuses the KV cache's prefix.
+    let messages = r#""messages":[{"role":"user","content":"Hi"}]"#;
+    let (started, tokens, _) = run(request(messages, 6, ""));
+    let chat = [tutor_runtime::template::Message::new("user", "Hi")];
+    let mut g = native.chat(&chat, GenerateParams { max_tokens: 6, ..Default::default() }).unwrap();
+    assert_eq!(n(&started, "promptTokens"), g.prompt_tokens());
+    let mut want = Vec::new();
+    while let Some(c) = g.next(&mut native).unwrap() {
+        want.extend(c.token);
+    }
+    assert_eq!(tokens, want);
+    let (again, _, _) = run(request(messages, 2, ""));
+    assert_eq!(n(&again, "cachedTokens"), n(&again, "promptTokens") - 1, "the same prompt again: all but its last token cached");
+
+    // A malformed request is a typed error naming the problem.
+    let err = e.start(js_sys::JSON::parse(r#"{"prompt":"x","params":{"maxTokens":"many"}}"#).unwrap()).err().unwrap();
+    assert_eq!(get(&err, "kind").as_string().as_deref(), Some("invalid_input"));
+    let err = e.start(request(&format!("{messages},{}", prompt("x")), 2, "")).err().unwrap();
+    assert_eq!(get(&err, "kind").as_string().as_deref(), Some("invalid_input"));
 }
 
 #[wasm_bindgen_test]
@@ -288,7 +326,7 @@ async fn tiny_model_generates_on_webgpu_like_the_cpu() {
             shards.push(&js_sys::Uint8Array::from(&bytes[..]));
             let e = TutorEngine::create(shards, Some(128), Some(backend.into())).await.expect("create");
             assert_eq!(e.backend().unwrap(), backend, "{:?}", e.cpu_reason().unwrap());
-            e.start("Hello world", 10, 0.0, 40, 0.95, 0, vec![]).expect("start");
+            e.start(request(&prompt("Hello world"), 10, "")).expect("start");
             let mut tokens = Vec::new();
             loop {
                 let v = e.next_async().await.expect("step");
@@ -327,8 +365,7 @@ fn router_cascade_through_the_js_surface() {
     let mut r = TutorRouter::new("Why is the sky blue?", Some("en".into()), Some(strict.to_json())).unwrap();
     let d = r.start(true, true, true).unwrap();
     assert_eq!(get(&d, "route").as_string().as_deref(), Some("local"));
-    e.start("Why is the sky blue?", 8, 0.0, 40, 0.95, 0, vec![]).unwrap();
-    e.measure_prompt(r.prompt_tail()).unwrap();
+    e.start(request(&prompt("Why is the sky blue?"), 8, &format!(r#","measureTail":{}"#, r.prompt_tail()))).unwrap();
     let mut escalated = None;
     let mut steps = 0;
     loop {
@@ -338,11 +375,11 @@ fn router_cascade_through_the_js_surface() {
         }
         if steps == 0 {
             let p = e.prompt_stats().unwrap();
-            let mean = get(&p, "mean_nll").as_f64().unwrap();
+            let mean = get(&p, "meanNll").as_f64().unwrap();
             assert!(mean.is_finite() && mean > 0.0, "{mean}");
             let n = |k: &str| get(&p, k).as_f64().unwrap() as u32;
             assert_eq!(n("scored"), n("tokens").min(r.prompt_tail() + 1) - 1);
-            let d = r.after_prefill(4, n("tokens"), n("scored"), mean as f32, get(&p, "max_nll").as_f64().unwrap() as f32).unwrap();
+            let d = r.after_prefill(4, n("tokens"), n("scored"), mean as f32, get(&p, "maxNll").as_f64().unwrap() as f32).unwrap();
             assert_eq!(get(&d, "route").as_string().as_deref(), Some("local"));
         }
         steps += 1;

@@ -1,12 +1,14 @@
 /**
  * The answer cache: complete answers in IndexedDB (its own database, apart from the shards), so a
  * repeated question is replayed without running the model or calling the gateway. The key is a
- * SHA-256 of the normalized prompt (case-folded, whitespace-collapsed) + the model version +
+ * SHA-256 of the normalized input (the conversation's roles and case-folded, whitespace-collapsed
+ * contents, or a raw prompt) + the model version +
  * every generation setting + the route policy + the gateway model: anything that changes the
  * answer changes the key. Only answers that finished ('stop' or 'length') and were not a
  * fallback are stored; at most `MAX_ENTRIES`, oldest evicted first.
  */
 import { StorageError } from './errors.js';
+import type { EngineInput } from './forward.js';
 import type { FinishReason, RouteInfo, Source, Usage } from './stream.js';
 
 export const ANSWER_DB = 'tutor-runtime-answers';
@@ -35,8 +37,9 @@ export function normalizeText(s: string): string {
   return s.trim().split(/\s+/).join(' ').toLowerCase();
 }
 
-export async function answerKey(parts: { prompt: string; model: string; params: unknown; policy: string | null; gatewayModel: string | null }): Promise<string> {
-  const text = JSON.stringify([normalizeText(parts.prompt), parts.model, parts.params, parts.policy ?? 'default', parts.gatewayModel ?? '']);
+export async function answerKey(parts: { input: EngineInput; model: string; params: unknown; policy: string | null; gatewayModel: string | null }): Promise<string> {
+  const input = 'messages' in parts.input ? parts.input.messages.map((m) => [m.role, normalizeText(m.content)]) : normalizeText(parts.input.prompt);
+  const text = JSON.stringify([input, parts.model, parts.params, parts.policy ?? 'default', parts.gatewayModel ?? '']);
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }

@@ -1,9 +1,13 @@
 /**
- * `<tutor-chat model="/models/gemma/manifest.json" gateway="https://…">` — a drop-in chat:
+ * `<tutor-chat model="/models/smollm2/manifest.json" gateway="https://…">` — a drop-in chat:
+ * one conversation (follow-up questions see the earlier turns; "New conversation" starts over),
  * download progress, streamed answers with a badge per answer (local or server, and why),
- * tokens/s and the running backend. One script tag:
+ * tokens/s and the running backend. With a gateway, Ask works from the first second: the
+ * gateway answers while the model downloads beside the conversation. One script tag:
  * `<script type="module" src="…/tutor-runtime/dist/element.js"></script>`.
- * Events: `tutor-progress` (detail: Progress), `tutor-ready` (detail: Tutor), `tutor-error`.
+ * Events: `tutor-progress` (detail: Progress), `tutor-ready` (detail: Tutor; questions can be
+ * asked), `tutor-model` (detail: LoadInfo or null, once the local model is loaded or failed),
+ * `tutor-error`. The `model-state` attribute mirrors `Tutor.modelState`.
  */
 import type { Progress } from './download.js';
 import { TutorError } from './errors.js';
@@ -23,6 +27,7 @@ const STYLE = `
 :host { display: block; font: 15px/1.45 system-ui, sans-serif; color: #1d2330; max-width: 720px; border: 1px solid #d5dae3; border-radius: 12px; background: #fff; overflow: hidden; }
 header { display: flex; justify-content: space-between; align-items: center; padding: 10px 14px; background: #f3f5f9; border-bottom: 1px solid #e3e7ee; }
 header b { font-size: 16px; }
+header .new { background: none; color: #2563eb; padding: 0 6px; font-size: 12px; }
 .status { font-size: 12px; color: #4a5568; }
 .pill { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600; }
 .pill.cpu { background: #e6f0ff; color: #1c4fa0; } .pill.gpu { background: #e7f8ec; color: #1b6b34; } .pill.none { background: #eee; color: #555; }
@@ -63,7 +68,7 @@ export class TutorChatElement extends HTMLElement {
     super();
     this.root = this.attachShadow({ mode: 'open' });
     this.root.innerHTML = `<style>${STYLE}</style>
-<header><b part="title">Tutor</b><span class="status"><span class="pill none" id="backend">starting</span></span></header>
+<header><b part="title">Tutor</b><span class="status"><button type="button" class="new" id="new" hidden>New conversation</button> <span class="pill none" id="backend">starting</span></span></header>
 <div class="progress" id="progress"><div class="plabel"><span id="plabel">Starting…</span><span id="pbytes"></span></div><div class="bar"><div id="pbar"></div></div></div>
 <div class="log" id="log" aria-live="polite"></div>
 <div class="err" id="err" style="padding:0 14px"></div>
@@ -87,6 +92,7 @@ export class TutorChatElement extends HTMLElement {
       }
     });
     this.$('stop').addEventListener('click', () => this.busy?.abort());
+    this.$('new').addEventListener('click', () => this.newConversation());
     void this.start();
   }
 
@@ -100,6 +106,14 @@ export class TutorChatElement extends HTMLElement {
     this.$('pbytes').textContent = `${mib(p.bytesDone)} / ${mib(p.bytesTotal)} MiB`;
     this.$('pbar').style.width = `${p.bytesTotal ? Math.min(100, (100 * p.bytesDone) / p.bytesTotal) : 0}%`;
     this.dispatchEvent(new CustomEvent('tutor-progress', { detail: p }));
+  }
+
+  /** Forget the conversation (the next question starts afresh) and clear the log. */
+  newConversation(): void {
+    this.busy?.abort();
+    this.tutor?.newConversation();
+    this.$('log').replaceChildren();
+    this.$('new').hidden = true;
   }
 
   private async start(): Promise<void> {
@@ -121,6 +135,20 @@ export class TutorChatElement extends HTMLElement {
       return;
     }
     const t = this.tutor;
+    this.setAttribute('model-state', t.modelState);
+    if (t.modelState === 'loading') {
+      this.$('backend').textContent = 'server · model downloading';
+      this.$('backend').className = 'pill none';
+    }
+    void t.ready.then(() => this.modelSettled(t));
+    (this.$('q') as HTMLInputElement).disabled = false;
+    (this.$('send') as HTMLButtonElement).disabled = false;
+    (this.$('q') as HTMLInputElement).focus();
+    this.dispatchEvent(new CustomEvent('tutor-ready', { detail: t }));
+  }
+
+  /** The local model is loaded, or will not be: say where answers come from now. */
+  private modelSettled(t: Tutor): void {
     const pill = this.$('backend');
     if (t.backend) {
       pill.textContent = `on device · ${t.backend === 'gpu' ? 'WebGPU' : 'CPU (WebAssembly)'}`;
@@ -128,14 +156,14 @@ export class TutorChatElement extends HTMLElement {
       this.$('progress').hidden = true;
     } else {
       pill.textContent = 'server only';
+      pill.className = 'pill none';
+      this.$('progress').hidden = false;
       (this.$('pbar').parentElement as HTMLElement).hidden = true;
       this.$('plabel').textContent = `Local model unavailable (${(t.localError as TutorError).kind}); answers come from the server.`;
       this.$('pbytes').textContent = '';
     }
-    (this.$('q') as HTMLInputElement).disabled = false;
-    (this.$('send') as HTMLButtonElement).disabled = false;
-    (this.$('q') as HTMLInputElement).focus();
-    this.dispatchEvent(new CustomEvent('tutor-ready', { detail: t }));
+    this.setAttribute('model-state', t.modelState);
+    this.dispatchEvent(new CustomEvent('tutor-model', { detail: t.info }));
   }
 
   /** Ask a question (also used by the input box). Resolves with the answer's text. */
@@ -148,6 +176,7 @@ export class TutorChatElement extends HTMLElement {
     const a = item.querySelector('.a') as HTMLElement;
     const meta = item.querySelector('.meta') as HTMLElement;
     this.$('log').appendChild(item);
+    this.$('new').hidden = false;
     this.busy = new AbortController();
     (this.$('send') as HTMLButtonElement).disabled = true;
     this.$('stop').hidden = false;

@@ -5,6 +5,7 @@
  */
 import init, { TutorEngine } from '../pkg/tutor_runtime.js';
 import { toTutorError } from './errors.js';
+import type { ChatMessage } from './escalate.js';
 
 let wasmReady: Promise<void> | null = null;
 
@@ -23,6 +24,27 @@ export interface GenerateParams {
   stop: string[];
 }
 
+/** What the engine generates from: a conversation, rendered with the model's own chat template
+ * (its end-of-turn token ends the answer; a model without a template gets the plain tutor
+ * framing), or a raw prompt used verbatim. */
+export type EngineInput = { messages: ChatMessage[] } | { prompt: string };
+
+/** `TutorEngine.start`'s request (crate/src/wasm.rs `StartRequest`). */
+export type StartRequest = EngineInput & {
+  params: GenerateParams;
+  /** Score the prompt's last `measureTail` tokens during the prefill (the router's prompt signal). */
+  measureTail?: number;
+};
+
+/** `TutorEngine.start`'s answer: the prompt's size and how much the KV cache already held. */
+export interface Started {
+  promptTokens: number;
+  /** Prompt tokens reused from the KV cache: the prefill ran only `promptTokens - cachedTokens`. */
+  cachedTokens: number;
+  /** Oldest turns left out so the conversation fits the context window (0 when it fit). */
+  droppedMessages: number;
+}
+
 export interface RawChunk {
   token: number | null;
   text: string;
@@ -31,24 +53,22 @@ export interface RawChunk {
   stats: { logprob: number; entropy: number; top1: number } | null;
 }
 
-/** How surprising the prompt's last tokens are, measured during the prefill (`measurePrompt`
- * before the first step). */
+/** How surprising the prompt's last tokens are, measured during the prefill of a generation
+ * started with `measureTail`. */
 export interface PromptStats {
   tokens: number;
-  /** Tokens scored: the prompt's last `tail`. */
+  /** Tokens scored: the prompt's last `measureTail`. */
   scored: number;
-  mean_nll: number;
-  max_nll: number;
+  meanNll: number;
+  maxNll: number;
 }
 
 export interface ForwardEngine {
   readonly backend: string;
   readonly architecture: string;
   readonly generatedTokens: number;
-  start(prompt: string, p: GenerateParams): Promise<number>;
+  start(request: StartRequest): Promise<Started>;
   next(): Promise<RawChunk | null>;
-  /** Score the prompt's last `tail` tokens during the coming prefill (call right after `start`). */
-  measurePrompt(tail: number): void;
   /** Number of tokens of `text` alone (no BOS). */
   countTokens(text: string): number;
   /** After the first `next()` of a measured generation, else null. */
@@ -82,9 +102,9 @@ export async function createEngine(shards: Uint8Array[], maxContext?: number, ba
     get generatedTokens() {
       return e.generatedTokens;
     },
-    async start(prompt, p) {
+    async start(request) {
       try {
-        return await e.start(prompt, p.maxTokens, p.temperature, p.topK, p.topP, p.seed, p.stop);
+        return e.start(request) as Started;
       } catch (err) {
         throw toTutorError(err, 'forward');
       }
@@ -95,9 +115,6 @@ export async function createEngine(shards: Uint8Array[], maxContext?: number, ba
       } catch (err) {
         throw toTutorError(err, 'forward');
       }
-    },
-    measurePrompt(tail) {
-      e.measurePrompt(tail);
     },
     countTokens(text) {
       try {

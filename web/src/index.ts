@@ -1,6 +1,6 @@
 /** tutor-runtime: an in-browser AI tutor. See README.md. */
-export { Tutor, formatPrompt, DEFAULT_STOP } from './tutor.js';
-export type { TutorOptions, AskOptions, ChatCreateParams } from './tutor.js';
+export { Tutor } from './tutor.js';
+export type { TutorOptions, AskOptions, ChatCreateParams, ModelState } from './tutor.js';
 export { clearCache } from './cache.js';
 export type { Manifest, ManifestShard, Phase, Progress } from './download.js';
 export type { TutorChunk, ChatCompletionChunk, Source, FinishReason, Usage, Timing, RouteInfo, TokenConfidence } from './stream.js';

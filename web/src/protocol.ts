@@ -1,7 +1,7 @@
 /** Messages between the page (tutor.ts) and the engine worker (worker.ts). */
 import type { Progress } from './download.js';
 import type { SerializedError } from './errors.js';
-import type { GenerateParams } from './forward.js';
+import type { EngineInput, GenerateParams } from './forward.js';
 import type { CascadeInput } from './route.js';
 import type { FinishReason, Timing, TutorChunk, Usage } from './stream.js';
 import type { TelemetryEvent } from './telemetry.js';
@@ -9,7 +9,7 @@ import type { TelemetryEvent } from './telemetry.js';
 export type Request =
   | { op: 'download'; id: number; manifestUrl: string; concurrency?: number }
   | { op: 'load'; id: number; manifestUrl: string; maxContext?: number; backend?: 'auto' | 'gpu' | 'cpu'; concurrency?: number; verifyCache?: boolean }
-  | { op: 'generate'; id: number; prompt: string; params: GenerateParams }
+  | { op: 'generate'; id: number; input: EngineInput; params: GenerateParams }
   /** One question through the router (local model, escalation to the gateway, answer cache). */
   | { op: 'ask'; id: number; input: CascadeInput; cache: boolean }
   | { op: 'counters'; id: number }
@@ -34,6 +34,7 @@ export interface WorkerChunk {
   backend: string;
   usage?: Usage;
   timing?: Timing;
+  droppedMessages?: number;
 }
 
 export type Reply =

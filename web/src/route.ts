@@ -17,13 +17,15 @@ import { TutorRouter } from '../pkg/tutor_runtime.js';
 import type { AnswerPart } from './cache-answers.js';
 import { TutorError } from './errors.js';
 import { type ChatMessage, escalate } from './escalate.js';
-import type { ForwardEngine, GenerateParams, RawChunk } from './forward.js';
-import { type FinishReason, type RouteInfo, type TutorChunk, type Usage, localTiming } from './stream.js';
+import type { EngineInput, ForwardEngine, GenerateParams, RawChunk } from './forward.js';
+import { type FinishReason, type RouteInfo, type StartFacts, type TutorChunk, type Usage, finalFacts } from './stream.js';
 import { type RouteEvent, type TelemetryEvent, agreement } from './telemetry.js';
 
 export interface CascadeInput {
   question: string;
-  prompt: string;
+  /** What the local model answers: the conversation (its chat template) or a raw prompt. */
+  input: EngineInput;
+  /** What the gateway answers (the same conversation; a raw prompt as one user message). */
   messages: ChatMessage[];
   params: GenerateParams;
   gateway: string;
@@ -110,7 +112,7 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
   let decision = call<Decision>(() => router.start(true, true, true));
   let fallback = false;
   let localStarted = false;
-  let promptTokens = 0;
+  let started: StartFacts = { promptTokens: 0, cachedTokens: 0, droppedMessages: 0 };
   let shownLocal = 0;
   let localText = '';
   let tFirst = 0;
@@ -120,8 +122,7 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
   /** Start the local answer (`measure`: score the prompt's last tokens during its prefill) and
    * run its prefill: resolves to the first token's chunk. */
   const startLocal = async (measure: number): Promise<RawChunk | null> => {
-    promptTokens = await engine.start(x.prompt, x.params);
-    if (measure > 0) engine.measurePrompt(measure);
+    started = await engine.start({ ...x.input, params: x.params, ...(measure > 0 ? { measureTail: measure } : {}) });
     localStarted = true;
     if (signal.aborted) engine.abort();
     return nextLocal();
@@ -185,9 +186,9 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
       c = await startLocal(measure ? router.promptTail : 0);
       let announced = false;
       if (measure) {
-        const ps = engine.promptStats() ?? { tokens: promptTokens, scored: 0, mean_nll: Number.NaN, max_nll: Number.NaN };
+        const ps = engine.promptStats() ?? { tokens: started.promptTokens, scored: 0, meanNll: Number.NaN, maxNll: Number.NaN };
         const questionTokens = engine.countTokens(x.question.trim());
-        decision = call<Decision>(() => router.afterPrefill(questionTokens, ps.tokens, ps.scored, ps.mean_nll, ps.max_nll));
+        decision = call<Decision>(() => router.afterPrefill(questionTokens, ps.tokens, ps.scored, ps.meanNll, ps.maxNll));
         if (decision.route === 'server') {
           const r = await server(decision);
           if (r !== 'fallback') return await finished(r.finish, 'server');
@@ -218,12 +219,7 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
       if (c.stats) chunk.confidence = c.stats;
       if (announce) chunk.route = announce;
       announce = undefined;
-      if (c.finish) {
-        const n = engine.generatedTokens;
-        const first = tFirst || now;
-        chunk.usage = { promptTokens, completionTokens: n };
-        chunk.timing = localTiming(t0, first, now, promptTokens, n);
-      }
+      if (c.finish) Object.assign(chunk, finalFacts(started, engine.generatedTokens, t0, tFirst || now, now));
       emit(chunk);
       last = c;
       if (c.finish) break;
@@ -237,10 +233,10 @@ async function run(router: TutorRouter, engine: ForwardEngine, x: CascadeInput, 
   }
 
   async function finished(finish: FinishReason, where: 'local' | 'server'): Promise<CascadeResult> {
-    const usage = where === 'server' ? serverUsage : { promptTokens, completionTokens: engine.generatedTokens };
+    const usage = where === 'server' ? serverUsage : { promptTokens: started.promptTokens, completionTokens: engine.generatedTokens, cachedTokens: started.cachedTokens };
     if (x.telemetry !== null && finish !== 'aborted') {
       const answerTokens = where === 'server' ? (serverUsage?.completionTokens ?? serverTokens) : shownLocal;
-      const pt = where === 'server' ? (serverUsage?.promptTokens ?? promptTokens) : promptTokens;
+      const pt = where === 'server' ? (serverUsage?.promptTokens ?? started.promptTokens) : started.promptTokens;
       const ev = call<Omit<RouteEvent, 'kind'>>(() => router.telemetryEvent(x.telemetry as string, performance.now() - t0, pt, answerTokens));
       hooks.telemetry({ kind: 'route', ...ev });
       if (ev.shadow && where === 'local') void shadow(x, localText, hooks);

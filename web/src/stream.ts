@@ -44,26 +44,49 @@ export type FinishReason = 'stop' | 'length' | 'context_full' | 'aborted';
 export interface Usage {
   promptTokens: number;
   completionTokens: number;
+  /** Local answers: prompt tokens whose keys and values the model already held from the
+   * conversation so far (the prefill ran only `promptTokens - cachedTokens`). */
+  cachedTokens?: number;
 }
 
 export interface Timing {
   /** From ask() to the first token (includes prefill). */
   firstTokenMs: number;
-  /** Prompt tokens per second of the prefill (local only). */
+  /** Prompt tokens per second of the prefill, counting only the tokens it ran (not those
+   * reused from the KV cache; local only). */
   promptTokensPerS: number | null;
   /** Generated tokens per second after the first token. */
   tokensPerS: number | null;
   totalMs: number;
 }
 
-/** The timing of a local answer: started at t0, first token at `first`, finished `now` (ms). */
-export function localTiming(t0: number, first: number, now: number, promptTokens: number, generated: number): Timing {
+/** What the engine said when a local answer started (`TutorEngine.start`). */
+export interface StartFacts {
+  promptTokens: number;
+  cachedTokens: number;
+  droppedMessages: number;
+}
+
+/** The timing of a local answer: started at t0, first token at `first`, finished `now` (ms);
+ * the prefill ran `prefilled` tokens. */
+export function localTiming(t0: number, first: number, now: number, prefilled: number, generated: number): Timing {
   return {
     firstTokenMs: first - t0,
-    promptTokensPerS: promptTokens / ((first - t0) / 1000),
+    promptTokensPerS: prefilled / ((first - t0) / 1000),
     tokensPerS: generated > 1 && now > first ? (generated - 1) / ((now - first) / 1000) : null,
     totalMs: now - t0,
   };
+}
+
+/** The facts a local answer's final chunk carries: usage (cached vs new prompt tokens), timing,
+ * and how many old turns were left out to fit the context window (only when some were). */
+export function finalFacts(s: StartFacts, generated: number, t0: number, first: number, now: number): Pick<TutorChunk, 'usage' | 'timing' | 'droppedMessages'> {
+  const out: Pick<TutorChunk, 'usage' | 'timing' | 'droppedMessages'> = {
+    usage: { promptTokens: s.promptTokens, completionTokens: generated, cachedTokens: s.cachedTokens },
+    timing: localTiming(t0, first, now, s.promptTokens - s.cachedTokens, generated),
+  };
+  if (s.droppedMessages > 0) out.droppedMessages = s.droppedMessages;
+  return out;
 }
 
 export interface TutorChunk {
@@ -81,6 +104,9 @@ export interface TutorChunk {
   /** On the last chunk. */
   usage?: Usage;
   timing?: Timing;
+  /** On the last chunk of a local answer whose conversation did not fit the context window:
+   * how many of its oldest turns the model did not see (system messages are always kept). */
+  droppedMessages?: number;
   /** On a chunk that announces a route decision (first chunk, escalation, fallback). */
   route?: RouteInfo;
   /** Replayed from this browser's answer cache (no model ran, no request was sent). */
@@ -96,8 +122,8 @@ export interface ChatCompletionChunk {
   created: number;
   model: string;
   choices: { index: number; delta: { role?: 'assistant'; content?: string }; finish_reason: string | null }[];
-  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
-  tutor: { source: Source; reason: string; backend: string; timing?: Timing; route?: RouteInfo; cached?: boolean };
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number; prompt_tokens_details?: { cached_tokens: number } };
+  tutor: { source: Source; reason: string; backend: string; timing?: Timing; route?: RouteInfo; cached?: boolean; droppedMessages?: number };
 }
 
 export function toOpenAIChunk(c: TutorChunk, id: string, model: string, first: boolean): ChatCompletionChunk {
@@ -108,7 +134,7 @@ export function toOpenAIChunk(c: TutorChunk, id: string, model: string, first: b
     created: Math.floor(Date.now() / 1000),
     model,
     choices: [{ index: 0, delta: first ? { role: 'assistant', content: c.text } : { content: c.text }, finish_reason: finish }],
-    tutor: { source: c.source, reason: c.reason, backend: c.backend, timing: c.timing, route: c.route, cached: c.cached },
+    tutor: { source: c.source, reason: c.reason, backend: c.backend, timing: c.timing, route: c.route, cached: c.cached, droppedMessages: c.droppedMessages },
   };
   if (c.usage) {
     out.usage = {
@@ -116,6 +142,7 @@ export function toOpenAIChunk(c: TutorChunk, id: string, model: string, first: b
       completion_tokens: c.usage.completionTokens,
       total_tokens: c.usage.promptTokens + c.usage.completionTokens,
     };
+    if (c.usage.cachedTokens !== undefined) out.usage.prompt_tokens_details = { cached_tokens: c.usage.cachedTokens };
   }
   return out;
 }

@@ -1,13 +1,17 @@
 /**
- * The public API. `Tutor.create` starts the engine worker, downloads (or finds in IndexedDB) the
- * model and loads it; `ask` streams an answer. With a model and a gateway, each question goes
- * through the router in the worker (route.ts): local, escalated before or during the answer, or
- * replayed from the answer cache. Without a gateway the model answers; without a model the
- * gateway does. `chat.completions.create` is the same in OpenAI's shape.
+ * The public API. `Tutor.create` starts the engine worker and the model's download (or finds it
+ * in IndexedDB) and load; with a gateway it resolves at once and the gateway answers until the
+ * model is ready (`ready`). `ask` continues the tutor's conversation and streams the answer;
+ * `chat.completions.create` answers any message list in OpenAI's shape. Messages go to the
+ * engine, which renders them with the model's own chat template. With a model and a gateway,
+ * each question goes through the router in the worker (route.ts): local, escalated before or
+ * during the answer, or replayed from the answer cache. Without a gateway the model answers;
+ * without a model the gateway does.
  */
 import type { Progress } from './download.js';
 import { AbortError, type SerializedError, TutorError, fromSerialized } from './errors.js';
 import { type ChatMessage, escalate } from './escalate.js';
+import type { EngineInput, GenerateParams } from './forward.js';
 import type { Counters, LoadInfo, Reply, Request, WorkerChunk } from './protocol.js';
 import { type ChatCompletionChunk, ChunkQueue, type TutorChunk, abortable, toOpenAIChunk } from './stream.js';
 import { type TelemetryEvent, type TelemetryOptions, telemetryConfigJson } from './telemetry.js';
@@ -19,9 +23,14 @@ export interface TutorOptions {
   gateway?: string;
   /** Model name sent to the gateway. */
   gatewayModel?: string;
+  /** Download and load progress (also while `create` has already resolved). */
   onProgress?: (p: Progress) => void;
   /** Aborts the download / load. */
   signal?: AbortSignal;
+  /** With a gateway, `create` resolves at once and the gateway answers while the model
+   * downloads and loads (`ready` says when it is done). `true` keeps `create` waiting for the
+   * model, as without a gateway. */
+  waitForModel?: boolean;
   /** Where the engine worker script lives (default: `worker.js` next to this module). */
   workerUrl?: string | URL;
   maxContext?: number;
@@ -52,8 +61,9 @@ export interface AskOptions {
   topK?: number;
   topP?: number;
   seed?: number;
+  /** Extra stop strings (a conversation's answer already ends at the model's end of turn). */
   stop?: string[];
-  /** Use the question as the prompt verbatim (no tutor framing). */
+  /** Use the question as the prompt verbatim (no chat template), outside the conversation. */
   raw?: boolean;
   /** Force a source (no routing); by default the router decides (model and gateway), else
    * whichever is available. */
@@ -85,31 +95,27 @@ interface Pending {
   reject: (e: TutorError) => void;
 }
 
-/** The default framing for a base model: an instruction and one worked example. */
-const INSTRUCTION = "A patient tutor answers a student's question with a short, correct explanation.";
-const EXAMPLE = 'Student: What is 3 times 4?\nTutor: 3 times 4 is 12, because three groups of four make twelve.\n\n';
-/** Where a local answer ends (the model starting the next turn). */
-export const DEFAULT_STOP = ['\nStudent:', '\n\n'];
-
-/** Turn chat messages into a prompt for a base model ("Student:" / "Tutor:" turns). */
-export function formatPrompt(messages: ChatMessage[]): string {
-  const system = messages.filter((m) => m.role === 'system').map((m) => m.content.trim());
-  let p = `${system.length ? system.join('\n') : INSTRUCTION}\n\n${EXAMPLE}`;
-  for (const m of messages) {
-    if (m.role === 'user') p += `Student: ${m.content.trim()}\n`;
-    else if (m.role === 'assistant') p += `Tutor: ${m.content.trim()}\n\n`;
-  }
-  return `${p}Tutor:`;
-}
+/** Where the local model is: downloading / loading, loaded, or not available (`localError`). */
+export type ModelState = 'loading' | 'ready' | 'unavailable';
 
 export class Tutor {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
-  /** What the loaded local model is, or null when answers go to the gateway. */
+  /** What the loaded local model is, or null while it loads and when answers go to the gateway. */
   info: LoadInfo | null = null;
-  /** Why the local model is not available (null when it is). */
+  /** Why the local model is not available (null when it is, or while it loads). */
   localError: TutorError | null = null;
+  /** 'loading' until the local model is loaded ('ready') or failed / is not configured
+   * ('unavailable', `localError` says why). */
+  modelState: ModelState = 'loading';
+  /** The latest download / load progress (null before the first report). */
+  progress: Progress | null = null;
+  /** Resolves when the local model is loaded (its `LoadInfo`), or with null when it is not
+   * available (`localError` says why). Never rejects. */
+  ready: Promise<LoadInfo | null> = Promise.resolve(null);
+  /** The conversation `ask` continues: user questions and the answers as they were shown. */
+  private history: ChatMessage[] = [];
   readonly gateway: string | undefined;
   private readonly opts: TutorOptions;
 
@@ -133,9 +139,11 @@ export class Tutor {
   }
 
   /**
-   * Start the worker and load the model (from IndexedDB, or downloaded and cached). With a
-   * gateway, a local failure other than abort (no storage quota, network, corrupt shards) leaves
-   * the tutor working through the gateway; `localError` says why.
+   * Start the worker and the model's load (from IndexedDB, or downloaded and cached). With a
+   * gateway, this resolves at once (unless `waitForModel`): questions go to the gateway until
+   * `ready`, and a local failure other than abort (no storage quota, network, corrupt shards)
+   * leaves the tutor working through the gateway; `localError` says why. Without a gateway it
+   * resolves once the model is loaded, and rejects when it cannot be.
    */
   static async create(opts: TutorOptions): Promise<Tutor> {
     const t = new Tutor(opts);
@@ -144,22 +152,43 @@ export class Tutor {
         t.destroy();
         throw new TutorError('unavailable', 'Tutor.create needs a model manifest URL, a gateway URL, or both');
       }
-      t.localError = new TutorError('unavailable', 'no local model configured');
+      t.unavailable(new TutorError('unavailable', 'no local model configured'));
       return t;
     }
-    // Ask the browser not to evict the model under storage pressure (Window-only API).
-    await globalThis.navigator?.storage?.persist?.().catch(() => false);
-    try {
-      t.info = (await t.call({ op: 'load', id: 0, manifestUrl: new URL(opts.model, location.href).href, maxContext: opts.maxContext, backend: opts.backend, concurrency: opts.concurrency, verifyCache: opts.verifyCache }, opts.signal, opts.onProgress)) as LoadInfo;
-    } catch (e) {
-      const err = e instanceof TutorError ? e : new TutorError('worker', String(e));
-      if (err.kind === 'aborted' || !opts.gateway) {
+    t.ready = t.load(opts.model);
+    if (!opts.gateway || opts.waitForModel) {
+      await t.ready;
+      if (t.localError && (t.localError.kind === 'aborted' || !opts.gateway)) {
         t.destroy();
-        throw err;
+        throw t.localError;
       }
-      t.localError = err;
     }
     return t;
+  }
+
+  /** Download and load the model; resolves with its info, or null (and `localError`) on failure. */
+  private async load(model: string): Promise<LoadInfo | null> {
+    const o = this.opts;
+    // Ask the browser not to evict the model under storage pressure (Window-only API).
+    await globalThis.navigator?.storage?.persist?.().catch(() => false);
+    const onProgress = (p: Progress): void => {
+      this.progress = p;
+      o.onProgress?.(p);
+    };
+    try {
+      const req: Request = { op: 'load', id: 0, manifestUrl: new URL(model, location.href).href, maxContext: o.maxContext, backend: o.backend, concurrency: o.concurrency, verifyCache: o.verifyCache };
+      this.info = (await this.call(req, o.signal, onProgress)) as LoadInfo;
+      this.modelState = 'ready';
+      return this.info;
+    } catch (e) {
+      this.unavailable(e instanceof TutorError ? e : new TutorError('worker', String(e)));
+      return null;
+    }
+  }
+
+  private unavailable(e: TutorError): void {
+    this.localError = e;
+    this.modelState = 'unavailable';
   }
 
   /** Download the model into the cache without loading it (e.g. on a course's first page). */
@@ -177,24 +206,79 @@ export class Tutor {
     return this.info?.backend ?? null;
   }
 
-  /** Stream an answer. Breaking out of the loop or aborting `signal` stops generation. */
+  /**
+   * Ask the next question of the conversation and stream the answer. The model sees the turns
+   * so far (the oldest are dropped when they no longer fit its context window: the final chunk's
+   * `droppedMessages` says how many); the answer, as shown, joins the conversation when it ends
+   * (also when it is stopped). Breaking out of the loop or aborting `signal` stops generation.
+   * With `raw`, the question is a prompt used verbatim, outside the conversation.
+   */
   ask(question: string, o: AskOptions = {}): AsyncIterable<TutorChunk> {
-    const messages: ChatMessage[] = [{ role: 'user', content: question }];
-    return this.answer(o.raw ? question : formatPrompt(messages), messages, o);
+    if (o.raw) return this.answer({ prompt: question }, [{ role: 'user', content: question }], o);
+    const user: ChatMessage = { role: 'user', content: question };
+    const messages = [...this.history, user];
+    return this.turn(user, this.answer({ messages }, messages, o));
   }
 
-  private answer(prompt: string, messages: ChatMessage[], o: AskOptions): AsyncIterable<TutorChunk> {
+  /** The conversation so far (a copy): user questions and the tutor's answers. */
+  get conversation(): ChatMessage[] {
+    return this.history.map((m) => ({ ...m }));
+  }
+
+  /** Start a new conversation: the next `ask` sees no earlier turns. */
+  newConversation(): void {
+    this.history = [];
+  }
+
+  /** Pass `answer` through, then add the question and the answer as shown to the conversation
+   * (an answer that failed with an error is not added). */
+  private async *turn(user: ChatMessage, answer: AsyncIterable<TutorChunk>): AsyncGenerator<TutorChunk> {
+    let text = '';
+    let failed = false;
+    try {
+      for await (const c of answer) {
+        // Escalated mid-answer: the server answers afresh, the local draft is not the answer.
+        if (c.route?.replacesLocal) text = '';
+        text += c.text;
+        yield c;
+      }
+    } catch (e) {
+      failed = true;
+      throw e;
+    } finally {
+      // Also when the consumer stopped early (`return()`): the student saw this much.
+      if (!failed) this.history.push(user, { role: 'assistant', content: text });
+    }
+  }
+
+  private answer(input: EngineInput, messages: ChatMessage[], o: AskOptions): AsyncIterable<TutorChunk> {
     const wantLocal = o.source !== 'server' && this.info !== null;
-    if (wantLocal && this.gateway && o.source !== 'local') return this.routed(prompt, messages, o);
-    if (wantLocal) return this.local(prompt, o);
+    if (wantLocal && this.gateway && o.source !== 'local') return this.routed(input, messages, o);
+    if (wantLocal) return this.local(input, o);
     if (this.gateway) {
-      const reason = o.source === 'server' ? 'server requested' : `local model unavailable: ${this.localError?.message ?? 'not loaded'}`;
+      const reason = o.source === 'server' ? 'server requested' : this.notLocal();
       return escalate(this.gateway, messages, { model: this.opts.gatewayModel, maxTokens: o.maxTokens, temperature: o.temperature, signal: o.signal, reason });
     }
     const err = new TutorError('unavailable', `no local model (${this.localError?.message ?? 'not loaded'}) and no gateway configured`);
     const q = new ChunkQueue<TutorChunk>();
     q.fail(err);
     return q;
+  }
+
+  /** Why the gateway answers instead of the local model. */
+  private notLocal(): string {
+    if (this.modelState !== 'loading') return `local model unavailable: ${this.localError?.message ?? 'not loaded'}`;
+    const p = this.progress;
+    if (!p || p.phase === 'checking-cache' || p.phase === 'downloading') {
+      const pct = p && p.bytesTotal ? Math.floor((100 * p.bytesDone) / p.bytesTotal) : 0;
+      return `the on-device model is still downloading (${pct}%)`;
+    }
+    return 'the on-device model is still loading';
+  }
+
+  /** Generation parameters of an ask (greedy, 128 tokens by default). */
+  private static params(o: AskOptions): GenerateParams {
+    return { maxTokens: o.maxTokens ?? 128, temperature: o.temperature ?? 0, topK: o.topK ?? 40, topP: o.topP ?? 0.95, seed: o.seed ?? 0, stop: o.stop ?? [] };
   }
 
   /**
@@ -224,27 +308,21 @@ export class Tutor {
     return { q, send: true };
   }
 
-  private local(prompt: string, o: AskOptions): AsyncIterable<TutorChunk> {
+  private local(input: EngineInput, o: AskOptions): AsyncIterable<TutorChunk> {
     const id = this.nextId++;
     const reason = `on-device model ready (${this.info?.backend ?? 'cpu'})`;
     const { q, send } = this.openStream(id, o.signal, (q) => ({ onChunk: (c) => q.push({ ...c, source: 'local', reason }) }));
     if (!send) return q;
-    const stop = o.stop ?? (o.raw ? [] : DEFAULT_STOP);
-    this.post({
-      op: 'generate',
-      id,
-      prompt,
-      params: { maxTokens: o.maxTokens ?? 128, temperature: o.temperature ?? 0, topK: o.topK ?? 40, topP: o.topP ?? 0.95, seed: o.seed ?? 0, stop },
-    });
+    this.post({ op: 'generate', id, input, params: Tutor.params(o) });
     return q;
   }
 
   /** The cascade in the worker: router, local model, gateway, answer cache. */
-  private routed(prompt: string, messages: ChatMessage[], o: AskOptions): AsyncIterable<TutorChunk> {
+  private routed(input: EngineInput, messages: ChatMessage[], o: AskOptions): AsyncIterable<TutorChunk> {
     const id = this.nextId++;
     const { q, send } = this.openStream(id, o.signal, (q) => ({ onAnswer: (c) => q.push(c) }));
     if (!send) return q;
-    const question = [...messages].reverse().find((m) => m.role === 'user')?.content ?? prompt;
+    const question = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
     const p = o.policy ?? this.opts.policy;
     const policy = p === undefined ? undefined : typeof p === 'string' ? p : JSON.stringify(p);
     const lang = o.lang ?? this.opts.lang;
@@ -254,9 +332,9 @@ export class Tutor {
       cache: o.cache ?? this.opts.answerCache ?? true,
       input: {
         question,
-        prompt,
+        input,
         messages,
-        params: { maxTokens: o.maxTokens ?? 128, temperature: o.temperature ?? 0, topK: o.topK ?? 40, topP: o.topP ?? 0.95, seed: o.seed ?? 0, stop: o.stop ?? (o.raw ? [] : DEFAULT_STOP) },
+        params: Tutor.params(o),
         gateway: new URL(this.gateway as string, location.href).href,
         ...(this.opts.gatewayModel ? { gatewayModel: this.opts.gatewayModel } : {}),
         ...(lang ? { lang } : {}),
@@ -279,7 +357,7 @@ export class Tutor {
     const stop = p.stop === undefined ? undefined : Array.isArray(p.stop) ? p.stop : [p.stop];
     let first = true;
     const o: AskOptions = { signal: p.signal, maxTokens: p.max_tokens, temperature: p.temperature, topP: p.top_p, seed: p.seed, stop };
-    for await (const c of this.answer(formatPrompt(p.messages), p.messages, o)) {
+    for await (const c of this.answer({ messages: p.messages }, p.messages, o)) {
       yield toOpenAIChunk(c, id, model, first);
       first = false;
     }

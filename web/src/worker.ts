@@ -10,7 +10,7 @@ import { downloadModel, loadModel } from './load.js';
 import type { Progress } from './download.js';
 import type { Counters, LoadInfo, Reply, Request, WorkerChunk } from './protocol.js';
 import { cascade } from './route.js';
-import { type FinishReason, type TutorChunk, localTiming } from './stream.js';
+import { type FinishReason, type TutorChunk, finalFacts } from './stream.js';
 
 interface Scope {
   postMessage(m: Reply): void;
@@ -33,7 +33,7 @@ async function generate(id: number, req: Extract<Request, { op: 'generate' }>, s
   if (!engine) throw toTutorError({ kind: 'invalid_input', message: 'no model loaded' });
   const e = engine;
   const t0 = performance.now();
-  const promptTokens = await e.start(req.prompt, req.params);
+  const started = await e.start({ ...req.input, params: req.params });
   const onAbort = (): void => e.abort();
   signal.addEventListener('abort', onAbort, { once: true });
   if (signal.aborted) e.abort();
@@ -47,10 +47,7 @@ async function generate(id: number, req: Extract<Request, { op: 'generate' }>, s
       if (!tFirst && c.token !== null) tFirst = now;
       const chunk: WorkerChunk = { text: c.text, token: c.token, finish: c.finish as FinishReason | null, backend: e.backend };
       if (c.finish) {
-        const n = e.generatedTokens;
-        const first = tFirst || now;
-        chunk.usage = { promptTokens, completionTokens: n };
-        chunk.timing = localTiming(t0, first, now, promptTokens, n);
+        Object.assign(chunk, finalFacts(started, e.generatedTokens, t0, tFirst || now, now));
       }
       post({ op: 'chunk', id, chunk });
       if (c.finish) break;
@@ -69,7 +66,7 @@ async function ask(id: number, req: Extract<Request, { op: 'ask' }>, signal: Abo
   let cache: AnswerCache | null = null;
   let key = '';
   if (req.cache) {
-    key = await answerKey({ prompt: x.prompt, model: modelId, params: x.params, policy: x.policy ?? null, gatewayModel: `${x.gateway}|${x.gatewayModel ?? ''}` });
+    key = await answerKey({ input: x.input, model: modelId, params: x.params, policy: x.policy ?? null, gatewayModel: `${x.gateway}|${x.gatewayModel ?? ''}` });
     // A cache that cannot be opened (private mode, storage failure) only means no caching.
     cache = await AnswerCache.open().catch(() => null);
   }

@@ -10,6 +10,8 @@ import { chromium } from 'playwright-core';
 export const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const ROOT = path.resolve(WEB, '..');
 export const MODEL = process.env.TUTOR_MODEL ?? path.join(ROOT, 'models/cache/gemma-3-270m-q4_k_m.gguf');
+/** SmolLM2-135M-Instruct (ChatML template): the demo's default model. */
+export const SMOLLM2 = process.env.TUTOR_SMOLLM2_MODEL ?? path.join(path.dirname(MODEL), 'smollm2-135m-instruct-q4_1.gguf');
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 const BASE_FLAGS = [
@@ -24,20 +26,24 @@ const BASE_FLAGS = [
 ];
 export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader'];
 
-/** Shard the real model with `tutor-models shard` (once per machine; cached under the temp dir). */
-export function shardedModel() {
-  if (!existsSync(MODEL)) throw new Error(`real model missing: ${MODEL} (run models/fetch-model.sh)`);
+/** Shard a real model (default: Gemma 3 270M) with `tutor-models shard` (once per machine;
+ * cached under the temp dir). */
+export function shardedModel(file = MODEL, name = 'gemma-3-270m') {
+  if (!existsSync(file)) throw new Error(`real model missing: ${file} (run models/fetch-model.sh all)`);
   // Keyed on the model file's size and mtime, so a changed model is sharded afresh.
-  const st = statSync(MODEL);
-  const dir = path.join(os.tmpdir(), `tutor-runtime-web-shards-${st.size}-${Math.floor(st.mtimeMs)}`);
+  const st = statSync(file);
+  const dir = path.join(os.tmpdir(), `tutor-runtime-web-shards-${name}-${st.size}-${Math.floor(st.mtimeMs)}`);
   const manifest = path.join(dir, 'manifest.json');
   if (!existsSync(manifest)) {
     const bin = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'release/tutor-models');
     if (!existsSync(bin)) execFileSync('cargo', ['build', '--release', '-p', 'tutor-models'], { cwd: ROOT, stdio: 'inherit' });
-    execFileSync(bin, ['shard', '--in', MODEL, '--out', dir, '--model', 'gemma-3-270m', '--shard-mib', '32'], { stdio: 'inherit' });
+    execFileSync(bin, ['shard', '--in', file, '--out', dir, '--model', name, '--shard-mib', '32'], { stdio: 'inherit' });
   }
   return { dir, manifest: JSON.parse(readFileSync(manifest, 'utf8')) };
 }
+
+/** SmolLM2-135M-Instruct, sharded. */
+export const smollm2Model = () => shardedModel(SMOLLM2, 'smollm2-135m-instruct');
 
 export function newProfile() {
   return mkdtempSync(path.join(os.tmpdir(), 'tutor-profile-'));

@@ -1,16 +1,16 @@
 // Start the real `tutor-gateway` binary (server/) on 127.0.0.1 with its embedded engine on the
-// real model, the test page's origin in its CORS allowlist; read its Prometheus /metrics.
+// real model (Gemma 3 270M unless `model` names another), the test page's origin in its CORS allowlist; read its Prometheus /metrics.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { MODEL, ROOT } from './browser.mjs';
 
-export async function startRealGateway({ origin, threads = 1 }) {
+export async function startRealGateway({ origin, threads = 1, model = MODEL }) {
   const bin = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'release/tutor-gateway');
   if (!existsSync(bin)) execFileSync('cargo', ['build', '--release', '-p', 'tutor-gateway'], { cwd: ROOT, stdio: 'inherit' });
   const child = spawn(bin, ['--listen', '127.0.0.1:0', '--quiet'], {
     cwd: ROOT,
-    env: { ...process.env, TUTOR_GATEWAY_MODEL: MODEL, TUTOR_GATEWAY_THREADS: String(threads), TUTOR_GATEWAY_ALLOWED_ORIGINS: origin },
+    env: { ...process.env, TUTOR_GATEWAY_MODEL: model, TUTOR_GATEWAY_THREADS: String(threads), TUTOR_GATEWAY_ALLOWED_ORIGINS: origin },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

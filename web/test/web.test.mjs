@@ -1,4 +1,5 @@
-// Browser tests of the npm package with the real Gemma 3 270M model, in Debian's Chromium via
+// Browser tests of the npm package with the real Gemma 3 270M model (and SmolLM2-135M-Instruct, the
+// demo's default), in Debian's Chromium via
 // playwright-core, pages and shards served from 127.0.0.1 by test/server.mjs (which counts the
 // bytes it sends, so "nothing fetched" and "resumed" are checked from the server's side).
 // Run: cd web && node --test test/   (needs web/build.sh, the model, tutor-models)
@@ -9,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { MODEL, ROOT, WEB, launch, newProfile, openTestPage, shardedModel } from './browser.mjs';
+import { MODEL, ROOT, WEB, launch, newProfile, openTestPage, shardedModel, smollm2Model } from './browser.mjs';
 import { startGateway } from './gateway.mjs';
 import { startServer } from './server.mjs';
 
@@ -19,12 +20,12 @@ let srv;
 let model; // { dir, manifest }
 const profiles = [];
 const shardPath = (i) => `/models/gemma/${model.manifest.shards[i].url}`;
-/** Greedy token ids of the native CLI (`tutor run --threads 1`) for the same prompt. */
-function nativeTokens(prompt, n) {
+/** The native CLI's (`tutor run --threads 1`) prompt ids and greedy generated ids for the same prompt. */
+function nativeRun(prompt, n) {
   const bin = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'release/tutor');
   if (!existsSync(bin)) execFileSync('cargo', ['build', '--release', '--bin', 'tutor'], { cwd: ROOT, stdio: 'inherit' });
   const out = execFileSync(bin, ['run', '--model', MODEL, '--prompt', prompt, '--max-tokens', String(n), '--threads', '1', '--ids'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  return JSON.parse(/generated ids: (\[.*\])/.exec(out)[1]);
+  return { prompt: JSON.parse(/prompt ids: (\[.*\])/.exec(out)[1]), generated: JSON.parse(/generated ids: (\[.*\])/.exec(out)[1]) };
 }
 const profile = () => {
   const p = newProfile();
@@ -38,7 +39,7 @@ before(async () => {
   v2dir = mkdtempSync(path.join(os.tmpdir(), 'tutor-v2-'));
   const v2 = { ...model.manifest, version: `${model.manifest.version}-v2`, shards: model.manifest.shards.map((s) => ({ ...s, url: `../gemma/${s.url}` })) };
   writeFileSync(path.join(v2dir, 'manifest.json'), JSON.stringify(v2));
-  srv = await startServer({ root: WEB, mounts: { '/models/gemma/': model.dir, '/models/gemma-v2/': v2dir } });
+  srv = await startServer({ root: WEB, mounts: { '/models/gemma/': model.dir, '/models/gemma-v2/': v2dir, '/models/smollm2/': smollm2Model().dir } });
 });
 after(async () => {
   await srv?.close();
@@ -70,10 +71,12 @@ describe('first visit, restart, WebGPU on/off', () => {
       assert.equal(a.tokens.length, N_TOKENS);
       assert.equal(a.last.finish, 'length');
       assert.equal(a.last.source, 'local');
-      assert.deepEqual(a.last.usage, { promptTokens: a.last.usage.promptTokens, completionTokens: N_TOKENS });
+      const native = nativeRun(PROMPT, N_TOKENS);
+      // A fresh engine: the whole prompt (BOS + the prompt's own tokens, as natively) was prefilled.
+      assert.deepEqual(a.last.usage, { promptTokens: native.prompt.length, completionTokens: N_TOKENS, cachedTokens: 0 });
       assert.ok(a.last.timing.tokensPerS > 0);
       // The wasm engine in the browser picks the same greedy tokens as the native build.
-      assert.deepEqual(a.tokens, nativeTokens(PROMPT, N_TOKENS), `browser: ${a.text}`);
+      assert.deepEqual(a.tokens, native.generated, `browser: ${a.text}`);
       firstTokens = a.tokens;
       console.log(`webgpu on: backend=${a.last.backend} tokens=${a.tokens.join(',')} text=${JSON.stringify(a.text)} ${a.last.timing.tokensPerS.toFixed(1)} tok/s`);
     } finally {
