@@ -13,6 +13,16 @@ pub fn real_model_path() -> PathBuf {
     p
 }
 
+/// The real SmolLM2-135M-Instruct Q4_1 GGUF (the tutor's default): `$TUTOR_SMOLLM2`, else
+/// `models/cache/` in the workspace. Missing is a failure: run `models/fetch-model.sh smollm2`.
+pub fn smollm2_path() -> PathBuf {
+    let p = std::env::var_os("TUTOR_SMOLLM2").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/cache/smollm2-135m-instruct-q4_1.gguf"))
+    });
+    assert!(p.exists(), "SmolLM2 not found at {} — run models/fetch-model.sh smollm2", p.display());
+    p
+}
+
 /// `../shared/reference/` beside the repository.
 pub fn reference_path(name: &str) -> PathBuf {
     let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference")).join(name);
