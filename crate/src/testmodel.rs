@@ -75,6 +75,7 @@ fn ggml_dtype(d: DType) -> Option<GgmlDType> {
         DType::F32 => GgmlDType::F32,
         DType::F16 => GgmlDType::F16,
         DType::Q4_0 => GgmlDType::Q4_0,
+        DType::Q4_1 => GgmlDType::Q4_1,
         DType::Q5_0 => GgmlDType::Q5_0,
         DType::Q8_0 => GgmlDType::Q8_0,
         DType::Q4K => GgmlDType::Q4K,

@@ -1,7 +1,8 @@
 //! The whole forward pass on the GPU backend against the CPU backend: tiny generated models of
-//! every family and weight dtype, a weight matrix split across bindings, and the real Gemma 3
+//! every family and weight dtype, a weight matrix split across bindings, the real Gemma 3
 //! 270M (logits over a few hundred positions, and the first 10 greedy tokens against
-//! llama.cpp's). Without a GPU adapter every test prints that it is skipped and passes; with
+//! llama.cpp's) and the real SmolLM2-135M Q4_1 (a chat prompt's logits and greedy tokens
+//! against the CPU's). Without a GPU adapter every test prints that it is skipped and passes; with
 //! Mesa's llvmpipe (Vulkan on the CPU) they run everywhere CI does.
 //!
 //! Error budget: the GPU backend computes the CPU backend's arithmetic op for op (see
@@ -28,6 +29,7 @@ use tutor_runtime::forward::model::Model;
 use tutor_runtime::load::gguf::{DType, Gguf};
 use tutor_runtime::load::shards::{FileShards, MemShards};
 use tutor_runtime::sample::argmax;
+use tutor_runtime::tokenize::Tokenizer;
 use tutor_runtime::testmodel::{tiny_model, TinyArch, TinySpec};
 
 const NMSE_BUDGET: f64 = 1e-3;
@@ -84,7 +86,7 @@ fn run(m: &mut Model) -> Vec<Vec<f32>> {
 fn tiny_models_gpu_equals_cpu_for_every_family_and_dtype() {
     let Some(c) = ctx() else { return };
     for arch in [TinyArch::Llama, TinyArch::Qwen2, TinyArch::Gemma3] {
-        for dtype in [DType::F32, DType::F16, DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4K, DType::Q6K] {
+        for dtype in [DType::F32, DType::F16, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0, DType::Q4K, DType::Q6K] {
             let mut cpu = tiny(arch, dtype, None);
             let mut gpu = tiny(arch, dtype, Some(c.clone()));
             assert_eq!(gpu.backend(), "gpu");
@@ -224,6 +226,66 @@ fn real_model_gpu_logits_agree_with_cpu_and_greedy_matches_llama_cpp() {
     assert!(worst_nmse < 5e-2, "worst NMSE {worst_nmse:e}");
     assert!(top1_same * 100 >= positions * 85, "top-1 agreement {top1_same}/{positions}");
     assert!(matching_prompts >= 4, "{matching_prompts}/6 prompts match llama.cpp's first 10 greedy tokens");
+}
+
+/// SmolLM2-135M-Instruct Q4_1 (the tutor's default model: Q4_1 matrices, a Q8_0 tied
+/// embedding and output head) on both backends: all logits of a chat prompt, then 12 greedy
+/// tokens on the GPU reading back only the top-k, against the CPU's.
+#[test]
+fn smollm2_gpu_logits_equal_cpu_and_greedy_tokens_too() {
+    let Some(c) = ctx() else { return };
+    let fuses = c.rounding.fuses_mul_add;
+    let load = |gpu: Option<Arc<GpuContext>>| {
+        let mut src = FileShards::open(&[common::smollm2_path()]).unwrap();
+        let g = Gguf::read(&mut src).unwrap();
+        let tok = Tokenizer::from_gguf(&g).unwrap();
+        let m = match gpu {
+            Some(c) => Model::load_gpu(&g, &mut src, Some(128), c).unwrap(),
+            None => Model::load(&g, &mut src, Some(128)).unwrap(),
+        };
+        (m, tok)
+    };
+    let (mut gpu, tok) = load(Some(c));
+    let (mut cpu, _) = load(None);
+    assert_eq!(gpu.backend(), "gpu");
+    let vocab = gpu.config.vocab_size;
+    let prompt = "<|im_start|>user\nWhy is the sky blue? Answer in one sentence.<|im_end|>\n<|im_start|>assistant\n";
+    let ids = tok.encode(prompt, false).unwrap();
+    let t = Instant::now();
+    let g = gpu.forward_all(&ids).unwrap();
+    let gpu_s = t.elapsed().as_secs_f64();
+    let c = cpu.forward_all(&ids).unwrap();
+    let (mut max_abs, mut worst_nmse, mut top1_same) = (0f32, 0f64, 0usize);
+    for (gr, cr) in g.chunks_exact(vocab).zip(c.chunks_exact(vocab)) {
+        max_abs = gr.iter().zip(cr).map(|(a, b)| (a - b).abs()).fold(max_abs, f32::max);
+        worst_nmse = worst_nmse.max(nmse(gr, cr));
+        top1_same += usize::from(argmax(gr) == argmax(cr));
+    }
+    let positions = ids.len();
+    eprintln!("SmolLM2 GPU vs CPU over {positions} positions ({gpu_s:.1} s on the GPU): max |Δlogit| {max_abs:.4}, worst NMSE {worst_nmse:.2e}, top-1 agreement {top1_same}/{positions}");
+
+    gpu.reset();
+    cpu.reset();
+    let t = Instant::now();
+    let mut top = gpu.forward_top(&ids, 8).unwrap();
+    let mut logits = cpu.forward(&ids).unwrap();
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    for _ in 0..12 {
+        got.push(top.ids[0]);
+        want.push(argmax(&logits));
+        top = gpu.forward_top(&[top.ids[0]], 8).unwrap();
+        logits = cpu.forward(&[*want.last().unwrap()]).unwrap();
+    }
+    eprintln!("greedy: GPU {:?} ({:.1} s), CPU {:?}: {:?} / {:?}", got, t.elapsed().as_secs_f64(), want, tok.decode(&got), tok.decode(&want));
+    if !fuses {
+        // Arithmetic as written: the CPU's logits bit for bit, hence its greedy tokens.
+        assert_eq!(max_abs, 0.0, "GPU logits differ from the CPU's (max |Δ| {max_abs})");
+        assert_eq!(got, want, "greedy tokens");
+        return;
+    }
+    // A fusing adapter rounds the non-Q4_1 ops' multiply-adds differently (see the module doc).
+    assert!(worst_nmse < 5e-2, "worst NMSE {worst_nmse:e}");
+    assert!(top1_same * 100 >= positions * 85, "top-1 agreement {top1_same}/{positions}");
 }
 
 /// A GPU lost mid-answer (here: `device.destroy()`, as a driver reset or a crashed browser

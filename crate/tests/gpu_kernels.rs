@@ -164,12 +164,20 @@ fn matvec_q5_0_equals_cpu() {
     run_q8_style(BlockFormat::Q5_0, QuantFormat::Q5_0, "matvec_q5_0");
 }
 
+/// Row counts that are multiples of 16 take candle's repacked-tile order on x86, the others
+/// its vec_dot: both orders, single rows and batches.
+const K_QUANT_SHAPES: [(usize, usize, usize); 6] = [(256, 512, 1), (640, 2048, 1), (2048, 768, 1), (37, 256, 3), (333, 1024, 2), (48, 512, 5)];
+
 fn run_k_quant(dtype: GgmlDType, gpu_format: QuantFormat, name: &str) {
+    run_candle_quantized(dtype, gpu_format, name, &K_QUANT_SHAPES);
+}
+
+/// Weights quantized by candle to `dtype`, `(rows, cols, n)` products on the GPU against the
+/// CPU backend's (or, for floats, the f64 reference).
+fn run_candle_quantized(dtype: GgmlDType, gpu_format: QuantFormat, name: &str, shapes: &[(usize, usize, usize)]) {
     let Some(ctx) = ctx() else { return };
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ gpu_format.block_bytes() as u64);
-    // Row counts that are multiples of 16 take candle's repacked-tile order on x86, the others
-    // its vec_dot: both orders, single rows and batches.
-    for (rows, cols, n) in [(256, 512, 1), (640, 2048, 1), (2048, 768, 1), (37, 256, 3), (333, 1024, 2), (48, 512, 5)] {
+    for &(rows, cols, n) in shapes {
         // Mixed magnitudes per 32-weight group, so the 6-bit sub-block scales and mins vary.
         let data: Vec<f32> = (0..rows * cols)
             .map(|i| {
@@ -274,17 +282,18 @@ fn matvec_throughput_report() {
     let Some(ctx) = ctx() else { return };
     let (rows, cols) = (4096, 2048);
     let mut rng = Rng(11);
-    for (format, name) in [(QuantFormat::Q8_0, "matvec_q8_0"), (QuantFormat::Q5_0, "matvec_q5_0"), (QuantFormat::Q4K, "matvec_q4_k"), (QuantFormat::Q6K, "matvec_q6_k")] {
+    for (format, name) in [(QuantFormat::Q8_0, "matvec_q8_0"), (QuantFormat::Q5_0, "matvec_q5_0"), (QuantFormat::Q4_1, "matvec_q4_1"), (QuantFormat::Q4K, "matvec_q4_k"), (QuantFormat::Q6K, "matvec_q6_k")] {
         let bytes: Vec<u8> = match format {
             QuantFormat::Q8_0 => random_q8_blocks(BlockFormat::Q8_0, rows, cols, &mut rng),
             QuantFormat::Q5_0 => random_q8_blocks(BlockFormat::Q5_0, rows, cols, &mut rng),
-            // Any bytes are valid K-quant blocks except f16 NaN/inf scales; keep the scales small.
+            // Any bytes are valid K-quant or Q4_1 blocks except f16 NaN/inf scales; keep the
+            // scales (and Q4_K's and Q4_1's second f16) small.
             _ => {
-                let mut b: Vec<u8> = (0..rows * cols / 256 * format.block_bytes()).map(|_| rng.next() as u8).collect();
+                let mut b: Vec<u8> = (0..rows * cols / format.block_elems() * format.block_bytes()).map(|_| rng.next() as u8).collect();
                 for blk in b.chunks_exact_mut(format.block_bytes()) {
-                    let at = if format == QuantFormat::Q4K { 0 } else { 208 };
+                    let at = if format == QuantFormat::Q6K { 208 } else { 0 };
                     blk[at + 1] = 0x20;
-                    if format == QuantFormat::Q4K {
+                    if format != QuantFormat::Q6K {
                         blk[3] = 0x20;
                     }
                 }
@@ -513,6 +522,16 @@ fn matvec_q4_0_equals_cpu() {
     run_k_quant(GgmlDType::Q4_0, QuantFormat::Q4_0, "matvec_q4_0");
 }
 
+/// Q4_1 (the default SmolLM2's weights): the K-quant shapes, SmolLM2's own (576 = 18 blocks,
+/// 1536 = 48: chunks of 16 blocks with a tail), an odd number of blocks (3, 17), row tails
+/// (37, 19, 333) and batches with a tail tile (5, 7 rows).
+#[test]
+fn matvec_q4_1_equals_cpu() {
+    let smollm2 = [(576, 576, 1), (1536, 576, 7), (576, 1536, 1), (192, 576, 4), (37, 96, 5), (19, 544, 2), (333, 1056, 3)];
+    let shapes: Vec<_> = K_QUANT_SHAPES.iter().chain(&smollm2).copied().collect();
+    run_candle_quantized(GgmlDType::Q4_1, QuantFormat::Q4_1, "matvec_q4_1", &shapes);
+}
+
 #[test]
 fn matvec_f16_matches_reference() {
     run_k_quant(GgmlDType::F16, QuantFormat::F16, "matvec_f16");
@@ -534,6 +553,7 @@ fn matvec_single_row_equals_its_row_in_a_batch() {
         (GgmlDType::F32, QuantFormat::F32),
         (GgmlDType::F16, QuantFormat::F16),
         (GgmlDType::Q4_0, QuantFormat::Q4_0),
+        (GgmlDType::Q4_1, QuantFormat::Q4_1),
         (GgmlDType::Q8_0, QuantFormat::Q8_0),
         (GgmlDType::Q5_0, QuantFormat::Q5_0),
         (GgmlDType::Q4K, QuantFormat::Q4K),
@@ -612,6 +632,35 @@ fn quantize_q8_0_matches_cpu_rounding() {
         }
     }
     assert_eq!(exact, total, "{exact}/{total} exact");
+}
+
+/// Activation quantization for Q4_1 weights against candle's Q8_1 blocks, field by field and
+/// exactly: q, the f16 scale d and the f16 s = f16(Σq) · d (sums past 2048, where f16 rounds
+/// the integer, included).
+#[test]
+fn quantize_q8_1_matches_candle() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng(50);
+    let mut x = rng.vec(48 * 32, 6.0);
+    x[32..64].fill(0.0); // an all-zero block
+    for v in &mut x[64..256] {
+        *v = 3.0 + 0.5 * v.abs(); // positive blocks: Σq in the thousands
+    }
+    let t = Tensor::from_vec(x.clone(), (48, 32), &Device::Cpu).expect("tensor");
+    let bytes = QTensor::quantize(&t, GgmlDType::Q8_1).and_then(|q| q.data().map(|d| d.into_owned())).expect("candle Q8_1");
+    let (q, d, s) = tutor_runtime::forward::gpu::quantize_q8_1::quantize_q8_1(ctx, &x).expect("quantize");
+    let f16 = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+    let mut rounded_sums = 0;
+    for (b, blk) in bytes.chunks_exact(36).enumerate() {
+        assert_eq!(d[b].to_bits(), f16(&blk[0..2]).to_bits(), "block {b}: d");
+        assert_eq!(s[b].to_bits(), f16(&blk[2..4]).to_bits(), "block {b}: s");
+        let sum: i32 = blk[4..].iter().map(|&v| v as i8 as i32).sum();
+        rounded_sums += usize::from(sum.abs() > 2048 && sum % 2 != 0);
+        for (j, &v) in blk[4..].iter().enumerate() {
+            assert_eq!(q[b * 32 + j], v as i8 as f32, "block {b}: q[{j}]");
+        }
+    }
+    assert!(rounded_sums > 0, "no block's Σq was rounded by f16");
 }
 
 /// Activation rounding for K-quant weights against candle's Q8_K quantization.

@@ -1,10 +1,10 @@
-//! The real Gemma 3 270M on the GPU and CPU backends in lockstep, op by op: every op runs on
-//! both, its GPU output is compared with the CPU's, and the CPU's output is then written into
-//! the GPU buffer, so each op sees identical inputs on both backends and its own discrepancy
-//! is measured (not the drift accumulated before it). Prints a table per op kind and asserts
-//! the numerics the GPU backend is built for: matmuls over Q8_0/Q5_0/Q6_K weights equal the CPU
-//! bit for bit (ggml's integer dot products in ggml's AVX2 order), and every other op stays
-//! within a few f32 roundings of the CPU.
+//! The real Gemma 3 270M and SmolLM2-135M on the GPU and CPU backends in lockstep, op by op:
+//! every op runs on both, its GPU output is compared with the CPU's, and the CPU's output is
+//! then written into the GPU buffer, so each op sees identical inputs on both backends and its
+//! own discrepancy is measured (not the drift accumulated before it). Prints a table per op
+//! kind and asserts the numerics the GPU backend is built for: matmuls over Q8_0/Q5_0 (Gemma)
+//! and Q4_1 (SmolLM2) weights equal the CPU bit for bit (the CPU's integer dot products in its
+//! order), and every other op stays within a few f32 roundings of the CPU.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -188,29 +188,30 @@ impl Backend for Lockstep {
     }
 }
 
-#[test]
-fn gpu_ops_match_cpu_ops_on_the_real_model() {
+/// Runs `path` in lockstep: each of `decode` one position at a time, then `prefill` as one
+/// chunk. Prints the per-op table; returns the stats and whether the adapter fuses
+/// multiply-adds. `None` without an adapter.
+fn lockstep(path: std::path::PathBuf, decode: &[u32], prefill: &[u32]) -> Option<(BTreeMap<String, Stat>, bool)> {
     let ctx = match GpuContext::new() {
         Ok(c) => Arc::new(c),
         Err(GpuError::NoAdapter(why)) => {
             eprintln!("SKIPPED: no GPU adapter ({why})");
-            return;
+            return None;
         }
         Err(e) => panic!("GPU adapter exists but failed: {e}"),
     };
     let fuses = ctx.rounding.fuses_mul_add;
-    let mut src = FileShards::open(&[common::real_model_path()]).expect("model");
+    let mut src = FileShards::open(&[path]).expect("model");
     let g = Gguf::read(&mut src).expect("gguf");
     let backend = Lockstep { cpu: CpuBackend::default(), gpu: GpuBackend::new(ctx), stats: BTreeMap::new() };
     let mut t = Transformer::load_on(backend, &g, &mut src, Some(64)).expect("load");
-    // BOS and a few tokens, one position at a time (decode), then a 4-token chunk (prefill).
-    for &tok in &[2u32, 651, 6037, 529] {
+    for &tok in decode {
         block_on(t.logits_all(&[tok])).expect("decode step");
     }
-    block_on(t.logits_all(&[7001, 563, 5024, 1015])).expect("prefill chunk");
-    let stats = &t.backend_mut().stats;
+    block_on(t.logits_all(prefill)).expect("prefill chunk");
+    let stats = std::mem::take(&mut t.backend_mut().stats);
     eprintln!("{:<16} {:>6} {:>9} {:>9} {:>10} {:>10} {:>10}", "op", "calls", "values", "differ", "NMSE", "max |Δ|", "max rel");
-    for (op, s) in stats {
+    for (op, s) in &stats {
         eprintln!(
             "{op:<16} {:>6} {:>9} {:>9} {:>10.2e} {:>10.2e} {:>10.2e}",
             s.calls,
@@ -221,23 +222,48 @@ fn gpu_ops_match_cpu_ops_on_the_real_model() {
             s.max_rel
         );
     }
-    // Same inputs, same arithmetic: embedding, copies, residual adds, RoPE (the CPU's sin/cos),
-    // RMSNorm (its order, correctly rounded sqrt and division) and the Q8_0/Q5_0 matmuls
-    // (ggml's integer dot products in ggml's order; our CPU kernel) equal the CPU bit for bit.
-    // That holds where the shader compiler evaluates the WGSL as written; one that fuses
-    // multiply-adds (NVIDIA's Vulkan driver; see the `contraction` probe) rounds differently
-    // where a product meets a sum, and only the NMSE bound below applies.
     eprintln!("the adapter {} a written a * b + c", if fuses { "fuses" } else { "does not fuse" });
-    for op in ["embed", "rows", "add", "rope", "rmsnorm", "matmul Q5_0", "matmul Q8_0"] {
+    Some((stats, fuses))
+}
+
+/// Same inputs, same arithmetic: these ops equal the CPU bit for bit where the shader compiler
+/// evaluates the WGSL as written; one that fuses multiply-adds (NVIDIA's Vulkan driver; see the
+/// `contraction` probe) rounds differently where a product meets a sum, and only the NMSE
+/// bound applies (embedding lookups, copies and adds stay exact there too).
+fn assert_exact(stats: &BTreeMap<String, Stat>, fuses: bool, ops: &[&str]) {
+    for &op in ops {
         let s = stats.get(op).unwrap_or_else(|| panic!("{op} never ran"));
         if !fuses || matches!(op, "embed" | "rows" | "add") {
             assert_eq!(s.differ, 0, "{op}: {} of {} values differ from the CPU", s.differ, s.values);
         }
     }
+}
+
+#[test]
+fn gpu_ops_match_cpu_ops_on_the_real_model() {
+    // BOS and a few tokens, one position at a time (decode), then a 4-token chunk (prefill).
+    let Some((stats, fuses)) = lockstep(common::real_model_path(), &[2, 651, 6037, 529], &[7001, 563, 5024, 1015]) else { return };
+    // Embedding, copies, residual adds, RoPE (the CPU's sin/cos), RMSNorm (its order, correctly
+    // rounded sqrt and division) and the Q8_0/Q5_0 matmuls (ggml's integer dot products in
+    // ggml's order; our CPU kernel).
+    assert_exact(&stats, fuses, &["embed", "rows", "add", "rope", "rmsnorm", "matmul Q5_0", "matmul Q8_0"]);
     // The rest differ in the last bits only: candle's repacked AVX-512 Q4_K/Q6_K tiles round
     // differently from ggml's AVX2 order (the GPU's), attention's exp and GELU's tanh are
     // not libm's.
-    for (op, s) in stats {
+    for (op, s) in &stats {
+        let nmse = s.err2 / s.ref2.max(f64::MIN_POSITIVE);
+        assert!(nmse < 1e-11, "{op}: NMSE {nmse:e} with identical inputs");
+    }
+}
+
+/// SmolLM2-135M Q4_1 (the default model): its Q4_1 matmuls (candle's Q4_1 × Q8_1 vec_dot, the
+/// GPU in its order) and its Q8_0 embedding and tied output head equal the CPU's.
+#[test]
+fn gpu_ops_match_cpu_ops_on_smollm2() {
+    // <|im_start|> (1) and a few tokens one at a time, then a 5-token chunk ending in <|im_end|> (2).
+    let Some((stats, fuses)) = lockstep(common::smollm2_path(), &[1, 4093, 198, 19556], &[314, 253, 3873, 30, 2]) else { return };
+    assert_exact(&stats, fuses, &["embed", "rows", "add", "rope", "rmsnorm", "matmul Q4_1", "matmul Q8_0"]);
+    for (op, s) in &stats {
         let nmse = s.err2 / s.ref2.max(f64::MIN_POSITIVE);
         assert!(nmse < 1e-11, "{op}: NMSE {nmse:e} with identical inputs");
     }

@@ -197,6 +197,7 @@ impl Backend for GpuBackend {
         let len = n * m.cols;
         let name = match m.format {
             QuantFormat::Q4K | QuantFormat::Q6K => "x_q8_k",
+            QuantFormat::Q4_1 => "x_q8_1",
             _ => "x_q8_0",
         };
         let xq = self.act(name, m.format.activation_len(len))?;

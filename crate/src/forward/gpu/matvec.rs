@@ -4,9 +4,11 @@
 //! workgroup reduction). Float matrices take f32 activations (`matvec_float.wgsl`); quantized
 //! ones take activations quantized by `quantize_q8_0` / `quantize_q8_k` and compute the CPU
 //! backend's integer dot products in its summation order (`matvec_quant.wgsl`). The per-format
-//! block decoding is in `matvec_<format>.wgsl`.
+//! block decoding is in `matvec_<format>.wgsl`; Q4_1 (Q8_1 activations from `quantize_q8_1`,
+//! candle's scalar order) has its own body there.
 
 use super::quantize_q8_0::{encode_quantize_q8_0, out_len as q8_0_len};
+use super::quantize_q8_1::{encode_quantize_q8_1, out_len as q8_1_len};
 use super::quantize_q8_k::{encode_quantize_q8_k, out_len as q8_k_len};
 use super::{as_u32, GpuContext, GpuError, Kernel, Recorder};
 
@@ -47,6 +49,7 @@ pub enum QuantFormat {
     F32,
     F16,
     Q4_0,
+    Q4_1,
     Q8_0,
     Q5_0,
     Q4K,
@@ -61,6 +64,7 @@ impl QuantFormat {
             DType::F32 => Self::F32,
             DType::F16 => Self::F16,
             DType::Q4_0 => Self::Q4_0,
+            DType::Q4_1 => Self::Q4_1,
             DType::Q8_0 => Self::Q8_0,
             DType::Q5_0 => Self::Q5_0,
             DType::Q4K => Self::Q4K,
@@ -73,7 +77,7 @@ impl QuantFormat {
     pub const fn block_elems(self) -> usize {
         match self {
             Self::F32 | Self::F16 => 8,
-            Self::Q4_0 | Self::Q8_0 | Self::Q5_0 => 32,
+            Self::Q4_0 | Self::Q4_1 | Self::Q8_0 | Self::Q5_0 => 32,
             Self::Q4K | Self::Q6K => 256,
         }
     }
@@ -84,6 +88,7 @@ impl QuantFormat {
             Self::F32 => 32,
             Self::F16 => 16,
             Self::Q4_0 => 18,
+            Self::Q4_1 => 20,
             Self::Q8_0 => 34,
             Self::Q5_0 => 22,
             Self::Q4K => 144,
@@ -100,6 +105,7 @@ impl QuantFormat {
         let floats = match self {
             Self::F32 | Self::F16 => len,
             Self::Q4_0 | Self::Q8_0 | Self::Q5_0 => q8_0_len(len),
+            Self::Q4_1 => q8_1_len(len),
             Self::Q4K | Self::Q6K => q8_k_len(len),
         };
         floats.next_multiple_of(4)
@@ -110,6 +116,7 @@ impl QuantFormat {
             Self::F32 => &super::matvec_f32::KERNEL,
             Self::F16 => &super::matvec_f16::KERNEL,
             Self::Q4_0 => &super::matvec_q4_0::KERNEL,
+            Self::Q4_1 => &super::matvec_q4_1::KERNEL,
             Self::Q8_0 => &super::matvec_q8_0::KERNEL,
             Self::Q5_0 => &super::matvec_q5_0::KERNEL,
             Self::Q4K => &super::matvec_q4_k::KERNEL,
@@ -212,6 +219,7 @@ pub fn encode_activations(ctx: &GpuContext, encoder: &mut Recorder, format: Quan
     match format {
         QuantFormat::F32 | QuantFormat::F16 => return Ok(false),
         QuantFormat::Q4_0 | QuantFormat::Q8_0 | QuantFormat::Q5_0 => encode_quantize_q8_0(ctx, encoder, x, xq, len)?,
+        QuantFormat::Q4_1 => encode_quantize_q8_1(ctx, encoder, x, xq, len)?,
         QuantFormat::Q4K | QuantFormat::Q6K => encode_quantize_q8_k(ctx, encoder, x, xq, len)?,
     }
     Ok(true)

@@ -25,6 +25,11 @@ fn opaque_zero() -> u32 {
     return params.zero;
 }
 
+// Scalar i of x (quantized kernels: an activation scale or sum after the q).
+fn xs(i: u32) -> f32 {
+    return x[i >> 2u][i & 3u];
+}
+
 // A workgroup of 64 computes RPW rows of W for TT activation rows at once; TPR invocations
 // share a row and sum their parts in workgroup memory. Few invocations per row keep the
 // workgroup count and the barriers down (llvmpipe and SwiftShader pay per workgroup and per

@@ -29,11 +29,6 @@ fn u8x4(w: u32) -> vec4<f32> {
     return vec4<f32>(f32(w & 0xffu), f32((w >> 8u) & 0xffu), f32((w >> 16u) & 0xffu), f32(w >> 24u));
 }
 
-// Scalar i of x.
-fn xs(i: u32) -> f32 {
-    return x[i >> 2u][i & 3u];
-}
-
 // Lane j's mins term of block b for the activation row whose sub-block sums start at sr:
 // m_2j S_2j + m_2j+1 S_2j+1 (integers, exact).
 fn mins_term(mins: vec2<f32>, sr: u32, b: u32, j: u32) -> f32 {

@@ -12,7 +12,8 @@
 //! forward pass can record a whole step into one submission) and, natively, a blocking
 //! convenience that uploads, runs and reads back (used by the tests).
 //!
-//! Ops: `rmsnorm`, `matvec_{q8_0,q5_0,q4_k,q6_k}`, `rope` (in place; host-computed frequencies so
+//! Ops: `rmsnorm`, `matvec_{f32,f16,q4_0,q4_1,q5_0,q8_0,q4_k,q6_k}` (after `quantize_q8_0`,
+//! `quantize_q8_1` or `quantize_q8_k`), `rope` (in place; host-computed frequencies so
 //! angles equal the CPU's), `gelu_gate`/`silu_gate` (in place), `add` (residual, in place),
 //! `softmax` (rows, in place), `attention` (decode and prefill over an f32 KV cache; needs a
 //! `scores` scratch buffer of `attention::scores_len` f32) and `embed` (Q8_0 tables).
@@ -30,6 +31,7 @@ pub mod matvec;
 pub mod matvec_f16;
 pub mod matvec_f32;
 pub mod matvec_q4_0;
+pub mod matvec_q4_1;
 pub mod matvec_q4_k;
 pub mod matvec_q5_0;
 pub mod matvec_q6_k;
@@ -37,6 +39,7 @@ pub mod matvec_q8_0;
 pub mod probe;
 pub mod profile;
 pub mod quantize_q8_0;
+pub mod quantize_q8_1;
 pub mod quantize_q8_k;
 pub mod rmsnorm;
 pub mod rope;
@@ -70,7 +73,8 @@ pub const TANH: &str = include_str!("tanh.wgsl");
 /// `workgroup_max`, `workgroup_sum`: reductions over a workgroup of 64.
 pub const REDUCE: &str = include_str!("reduce.wgsl");
 
-/// The activation quantizers' bindings, params and `round_away` (`quantize_q8_0`, `quantize_q8_k`).
+/// The activation quantizers' bindings, params and `round_away` (`quantize_q8_0`, `quantize_q8_1`,
+/// `quantize_q8_k`).
 pub const QUANTIZE: &str = include_str!("quantize.wgsl");
 
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,4 @@
-// Shared by the activation quantizers (quantize_q8_0, quantize_q8_k; with fma_exact.wgsl and
+// Shared by the activation quantizers (quantize_q8_0, quantize_q8_1, quantize_q8_k; with fma_exact.wgsl and
 // div_rn.wgsl): x in, q and scales out (the layout matvec_quant.wgsl reads), one invocation
 // per block; see mod.rs's encode_blockwise.
 
