@@ -1,7 +1,8 @@
 //! Template stage: a conversation (chat messages) → the prompt text the model was trained on.
 //!
 //! A model that carries `tokenizer.chat_template` in its GGUF is prompted with that Jinja
-//! template, rendered by `minijinja` with Hugging Face's conventions ([`jinja`]). A model without
+//! template, rendered by `minijinja` exactly as llama.cpp renders it ([`jinja`]; held to
+//! llama.cpp's own renderings by crate/tests/templates.rs). A model without
 //! one (a base model such as Gemma 3 270M) gets the plain tutor framing ([`plain`]); that choice
 //! is made here and nowhere else.
 
@@ -42,6 +43,28 @@ pub enum TemplateError {
     Role(String),
 }
 
+/// What a rendering depends on besides the messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// End with an open assistant turn (`add_generation_prompt`, defined only when true).
+    pub add_generation_prompt: bool,
+    /// Today, for `strftime_now`, `date_string` and `datetime` (llama.cpp: the local date).
+    pub now: chrono::NaiveDate,
+    /// The template's `enable_thinking` variable. llama-server decides it per template (true
+    /// where its parser recognises a reasoning format); ours is the caller's choice.
+    pub enable_thinking: bool,
+    /// llama-server's default template kwarg `preserve_reasoning` (true): earlier turns keep
+    /// their (empty) reasoning blocks.
+    pub preserve_reasoning: bool,
+}
+
+impl Default for RenderOptions {
+    /// No generation prompt, today's local date, `enable_thinking` true (llama-server's default).
+    fn default() -> Self {
+        Self { add_generation_prompt: false, now: chrono::Local::now().date_naive(), enable_thinking: true, preserve_reasoning: true }
+    }
+}
+
 /// How a model's conversations become prompt text.
 pub enum ChatTemplate {
     /// The model's own Jinja template.
@@ -75,6 +98,11 @@ impl ChatTemplate {
     /// `add_generation_prompt`. The text may start with the template's BOS text: tokenize it
     /// with [`ChatTemplate::strip_bos`] applied when the tokenizer adds BOS itself.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, TemplateError> {
+        self.render_with(messages, &RenderOptions { add_generation_prompt, ..RenderOptions::default() })
+    }
+
+    /// [`ChatTemplate::render`] with every option given.
+    pub fn render_with(&self, messages: &[Message], opts: &RenderOptions) -> Result<String, TemplateError> {
         if messages.is_empty() {
             return Err(TemplateError::Empty);
         }
@@ -82,7 +110,7 @@ impl ChatTemplate {
             return Err(TemplateError::Role(m.role.clone()));
         }
         match self {
-            Self::Jinja(j) => j.render(messages, add_generation_prompt),
+            Self::Jinja(j) => j.render(messages, opts),
             Self::Plain => Ok(plain::render(messages)),
         }
     }
@@ -93,6 +121,15 @@ impl ChatTemplate {
         match self {
             Self::Jinja(_) => Vec::new(),
             Self::Plain => PLAIN_STOP.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Whether the template reads a system message (llama.cpp's `supports_system_role`); the
+    /// plain framing does.
+    pub fn supports_system_role(&self) -> bool {
+        match self {
+            Self::Jinja(j) => j.supports_system_role(),
+            Self::Plain => true,
         }
     }
 
