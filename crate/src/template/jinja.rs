@@ -296,6 +296,6 @@ mod tests {
         let j = Jinja::new("{{ strftime_now('%d %B %Y') }}|{{ date_string }}|{{ add_generation_prompt is defined }}", "", "").unwrap();
         let now = chrono::NaiveDate::from_ymd_opt(2024, 7, 26).unwrap();
         let o = RenderOptions { add_generation_prompt: false, now, ..RenderOptions::default() };
-        assert_eq!(j.render(&[Message::new("user", "Hi")], &o).unwrap(), "26 July 2024|26 Jul 2024|false");
+        assert_eq!(j.render(&[Message::new("user", "Hi")], &o).unwrap(), "26 July 2024|26 Jul 2024|False");
     }
 }
