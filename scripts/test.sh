@@ -7,7 +7,8 @@
 #
 # Needs: the real model (models/fetch-model.sh; run here when missing), chromium + chromium-driver,
 # the wasm32-unknown-unknown target and wasm-bindgen-cli 0.2.130 (see .ci/run).
-# Env: TUTOR_MODEL (model file) or TUTOR_MODEL_DIR, CHROMEDRIVER, WASM_BINDGEN_TEST_TIMEOUT (s),
+# Env: TUTOR_MODEL (Gemma 3 270M, the exactness reference), TUTOR_CHAT_MODEL (SmolLM2, the
+#      gateway's chat model) or TUTOR_MODEL_DIR for both, CHROMEDRIVER, WASM_BINDGEN_TEST_TIMEOUT (s),
 #      CARGO_TARGET_DIR (default: target/ in the clone).
 set -euo pipefail
 
@@ -32,6 +33,7 @@ if [[ "$WHAT" != wasm && -z "${TUTOR_MODEL:-}" ]]; then
   "$ROOT/models/fetch-model.sh"
   export TUTOR_MODEL="${TUTOR_MODEL_DIR:-$ROOT/models/cache}/gemma-3-270m-q4_k_m.gguf"
 fi
+export TUTOR_CHAT_MODEL="${TUTOR_CHAT_MODEL:-${TUTOR_MODEL_DIR:-$ROOT/models/cache}/smollm2-135m-instruct-q4_1.gguf}"
 
 # The npm package in headless Chromium (playwright-core), real model; node's test runner's totals
 # are printed as a cargo-style "test result:" line so the grand total counts them.

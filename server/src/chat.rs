@@ -1,5 +1,5 @@
-//! The OpenAI chat-completions request and response shapes, the Gemma 3 chat template and the
-//! normalization used for answer-cache keys.
+//! The OpenAI chat-completions request and response shapes and the normalization used for
+//! answer-cache keys. (The embedded engine renders prompts with the model's own chat template.)
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -102,6 +102,13 @@ impl ChatRequest {
         }
     }
 
+    /// The conversation as the engine's chat template takes it: OpenAI's `developer` role is
+    /// `system` (as llama.cpp maps it), content parts joined with "\n".
+    pub fn engine_messages(&self) -> Vec<tutor_runtime::template::Message> {
+        let role = |r: &str| if r == "developer" { "system" } else { r }.to_string();
+        self.messages.iter().map(|m| tutor_runtime::template::Message { role: role(&m.role), content: m.content.text() }).collect()
+    }
+
     /// Prompt size in bytes (for the token estimate when no tokenizer is at hand).
     pub fn prompt_bytes(&self) -> usize {
         self.messages.iter().map(|m| m.content.text().len() + m.role.len() + 4).sum()
@@ -133,36 +140,6 @@ impl ChatRequest {
 /// Case-folded, whitespace-collapsed, trimmed text.
 pub fn normalize(s: &str) -> String {
     s.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" ")
-}
-
-/// Gemma 3's chat template (as in its GGUF `tokenizer.chat_template`): system text is
-/// prepended to the first user turn; `assistant` is the `model` role; the prompt ends with an
-/// open model turn.
-pub fn gemma_prompt(messages: &[Message]) -> String {
-    let mut out = String::new();
-    let mut system = String::new();
-    for m in messages {
-        let text = m.content.text();
-        match m.role.as_str() {
-            "system" | "developer" => {
-                system.push_str(text.trim());
-                system.push_str("\n\n");
-            }
-            role => {
-                let role = if role == "assistant" { "model" } else { "user" };
-                out.push_str("<start_of_turn>");
-                out.push_str(role);
-                out.push('\n');
-                if role == "user" && !system.is_empty() {
-                    out.push_str(&std::mem::take(&mut system));
-                }
-                out.push_str(text.trim());
-                out.push_str("<end_of_turn>\n");
-            }
-        }
-    }
-    out.push_str("<start_of_turn>model\n");
-    out
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,18 +184,12 @@ pub fn completion_json(id: &str, model: &str, created: u64, text: &str, finish: 
 mod tests {
     use super::*;
 
-    fn msg(role: &str, c: &str) -> Message {
-        Message { role: role.into(), content: Content::Text(c.into()) }
-    }
-
     #[test]
-    fn gemma_template() {
-        let p = gemma_prompt(&[msg("system", "Be brief."), msg("user", "What is 2+2?"), msg("assistant", "4"), msg("user", "And 3+3?")]);
-        assert_eq!(
-            p,
-            "<start_of_turn>user\nBe brief.\n\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n4<end_of_turn>\n\
-             <start_of_turn>user\nAnd 3+3?<end_of_turn>\n<start_of_turn>model\n"
-        );
+    fn engine_messages_map_developer_and_join_parts() {
+        let (r, _) = ChatRequest::parse(br#"{"messages":[{"role":"developer","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","text":""},{"type":"text","text":"b"}]}]}"#).unwrap();
+        let m = r.engine_messages();
+        assert_eq!((m[0].role.as_str(), m[0].content.as_str()), ("system", "Be brief."));
+        assert_eq!((m[1].role.as_str(), m[1].content.as_str()), ("user", "a\nb"));
     }
 
     #[test]

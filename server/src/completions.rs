@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::answer::{Answer, Piece};
 use crate::cache::CachedAnswer;
-use crate::chat::{chunk_json, completion_json, gemma_prompt, now_s, ChatRequest, Usage};
+use crate::chat::{chunk_json, completion_json, now_s, ChatRequest, Usage};
 use crate::error::GatewayError;
 use crate::limit::Slot;
 use crate::AppState;
@@ -159,7 +159,7 @@ async fn handle(
     let mut answer = if app.upstreams.is_empty() {
         let embedded = app.embedded.as_ref().ok_or_else(|| GatewayError::Internal("no upstream and no embedded engine".into()))?;
         let params = crate::embedded::params(req.temperature, req.top_p, req.top_k, req.seed, max_tokens, req.stops());
-        let rx = embedded.submit(gemma_prompt(&req.messages), params, limits.max_prompt_tokens)?;
+        let rx = embedded.submit(req.engine_messages(), params, limits.max_prompt_tokens)?;
         Answer { model: embedded.name.clone(), source: "embedded".into(), prompt_tokens: None, rx }
     } else {
         app.upstreams.stream(&body_json, &model).await?

@@ -72,8 +72,8 @@ pub struct EmbeddedConfig {
 impl Default for EmbeddedConfig {
     fn default() -> Self {
         Self {
-            model: vec![PathBuf::from("models/cache/gemma-3-270m-q4_k_m.gguf")],
-            name: "gemma-3-270m".into(),
+            model: vec![PathBuf::from("models/cache/smollm2-135m-instruct-q4_1.gguf")],
+            name: "smollm2-135m-instruct".into(),
             max_context: 2048,
             workers: 1,
             queue: 32,

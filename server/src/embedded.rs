@@ -1,6 +1,9 @@
 //! The embedded default upstream: the tutor-runtime engine in this process. Each worker is a
 //! dedicated OS thread that owns one `Engine` (CPU-heavy, not shared); requests wait in a
-//! bounded queue and get 503 when it is full.
+//! bounded queue and get 503 when it is full. A job carries the conversation: the engine renders
+//! it with the model's own chat template (or the plain framing of a template-less base model),
+//! drops the oldest turns when it does not fit the context, and reuses the KV cache's common
+//! prefix with the previous prompt (a follow-up question prefills only the new turn).
 
 use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
@@ -9,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tutor_runtime::load::shards::FileShards;
 use tutor_runtime::sample::SamplingParams;
-use tutor_runtime::stream::{Engine, GenerateParams};
+use tutor_runtime::stream::{Engine, EngineError, GenerateParams};
+use tutor_runtime::template::Message;
 
 use crate::answer::Piece;
 use crate::chat::Usage;
@@ -25,7 +29,7 @@ pub enum EmbeddedError {
 }
 
 struct Job {
-    prompt: String,
+    messages: Vec<Message>,
     params: GenerateParams,
     max_prompt_tokens: usize,
     tx: mpsc::Sender<Piece>,
@@ -79,9 +83,9 @@ impl Embedded {
 
     /// Queue a generation; pieces arrive on the returned channel. Dropping the receiver (the
     /// client went away) stops the generation at its next token.
-    pub fn submit(&self, prompt: String, params: GenerateParams, max_prompt_tokens: usize) -> Result<mpsc::Receiver<Piece>, GatewayError> {
+    pub fn submit(&self, messages: Vec<Message>, params: GenerateParams, max_prompt_tokens: usize) -> Result<mpsc::Receiver<Piece>, GatewayError> {
         let (tx, rx) = mpsc::channel(64);
-        match self.queue.try_send(Job { prompt, params, max_prompt_tokens, tx }) {
+        match self.queue.try_send(Job { messages, params, max_prompt_tokens, tx }) {
             Ok(()) => Ok(rx),
             Err(std_mpsc::TrySendError::Full(_)) => Err(GatewayError::Busy),
             Err(std_mpsc::TrySendError::Disconnected(_)) => Err(GatewayError::Internal("the embedded engine stopped".into())),
@@ -120,26 +124,20 @@ fn worker(engine: &mut Engine, rx: &Mutex<std_mpsc::Receiver<Job>>) {
 
 fn run(engine: &mut Engine, job: Job) {
     let send = |p: Piece| job.tx.blocking_send(p).is_ok();
-    let ids = match engine.tokenizer.encode(&job.prompt, engine.tokenizer.add_bos()) {
-        Ok(ids) => ids,
-        Err(e) => {
-            send(Piece::Error(GatewayError::InvalidRequest(format!("cannot tokenize the prompt: {e}"))));
-            return;
-        }
-    };
-    let limit = job.max_prompt_tokens.min(engine.model.max_context().saturating_sub(1));
-    if ids.len() > limit {
-        send(Piece::Error(GatewayError::PromptTooLong { tokens: ids.len(), limit }));
-        return;
-    }
-    let prompt_tokens = ids.len() as u64;
-    let mut generation = match tutor_runtime::stream::Generation::new(engine, ids, job.params) {
+    let mut generation = match engine.chat(&job.messages, job.params) {
         Ok(g) => g,
         Err(e) => {
-            send(Piece::Error(GatewayError::InvalidRequest(e.to_string())));
+            send(Piece::Error(job_error(e)));
             return;
         }
     };
+    // The gateway's own limit applies to the prompt that runs (after any dropped turns).
+    let limit = job.max_prompt_tokens.min(engine.model.max_context().saturating_sub(1));
+    if generation.prompt_tokens() > limit {
+        send(Piece::Error(GatewayError::PromptTooLong { tokens: generation.prompt_tokens(), limit }));
+        return;
+    }
+    let prompt_tokens = generation.prompt_tokens() as u64;
     let abort = generation.abort_handle();
     loop {
         if job.tx.is_closed() {
@@ -165,5 +163,16 @@ fn run(engine: &mut Engine, job: Job) {
                 return;
             }
         }
+    }
+}
+
+/// A job that cannot start: the prompt too long for the context stays typed (400
+/// `context_length_exceeded`), a conversation the template rejects is the client's error.
+fn job_error(e: EngineError) -> GatewayError {
+    match e {
+        EngineError::PromptTooLong { tokens, limit } => GatewayError::PromptTooLong { tokens, limit },
+        EngineError::Template(e) => GatewayError::InvalidRequest(format!("the chat template rejects the conversation: {e}")),
+        EngineError::Tokenize(e) => GatewayError::InvalidRequest(format!("cannot tokenize the prompt: {e}")),
+        e => GatewayError::Internal(format!("cannot start the answer: {e}")),
     }
 }

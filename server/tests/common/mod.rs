@@ -11,10 +11,12 @@ use std::time::Duration;
 
 use tutor_gateway::config::{Config, UpstreamConfig};
 
-/// The real Gemma 3 270M Q4_K_M GGUF: `$TUTOR_MODEL`, else `models/cache/` in the workspace.
+/// The embedded model: SmolLM2-135M-Instruct Q4_1, the gateway's default (the tests check its
+/// chat answers against llama-server's): `$TUTOR_CHAT_MODEL`, else `models/cache/` in the
+/// workspace. (`$TUTOR_MODEL` is Gemma 3 270M, the crate's exactness reference, not used here.)
 pub fn real_model_path() -> PathBuf {
-    let p = std::env::var_os("TUTOR_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/cache/gemma-3-270m-q4_k_m.gguf"))
+    let p = std::env::var_os("TUTOR_CHAT_MODEL").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/cache/smollm2-135m-instruct-q4_1.gguf"))
     });
     assert!(p.exists(), "real model not found at {} — run models/fetch-model.sh", p.display());
     p
