@@ -15,7 +15,8 @@ cd "$WEB"
 [[ -d node_modules ]] || npm ci --no-audit --no-fund
 
 if [[ "$WHAT" == all ]]; then
-  (cd "$ROOT" && cargo build --release --target wasm32-unknown-unknown --no-default-features -p tutor-runtime --lib)
+  # Thin LTO for the .wasm's size (native builds go without it: see the workspace Cargo.toml).
+  (cd "$ROOT" && CARGO_PROFILE_RELEASE_LTO=thin cargo rustc --release --target wasm32-unknown-unknown --no-default-features -p tutor-runtime --lib --crate-type cdylib)
   TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
   wasm-bindgen --target web --out-dir "$WEB/pkg" "$TARGET_DIR/wasm32-unknown-unknown/release/tutor_runtime.wasm"
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates tests/reference/templates/*.json: llama.cpp's own rendering of chat templates, the
-# reference crate/tests/templates.rs compares our renderer with byte for byte.
+# reference crate/tests/native/templates.rs compares our renderer with byte for byte.
 #
 #   scripts/reference/templates.sh
 #

@@ -5,36 +5,40 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use tutor_gateway::config::Config;
 
-fn usage() -> ExitCode {
-    eprintln!("usage:\n  tutor-gateway [--config FILE] [--listen ADDR] [--quiet]\n  tutor-gateway token --client ID [--ttl SECONDS] [--config FILE]");
-    ExitCode::from(2)
+#[derive(Parser)]
+#[command(name = "tutor-gateway", version, about = "OpenAI-compatible gateway for tutor-runtime", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// The TOML config (without one: the defaults); the environment applies on top (server/README.md).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen address, overriding the config's.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// No request log.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a signed client token (HMAC secret from the variable named by `auth.secret_env`).
+    Token {
+        #[arg(long, value_name = "ID")]
+        client: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut config: Option<PathBuf> = None;
-    let mut listen: Option<String> = None;
-    let mut client: Option<String> = None;
-    let mut ttl: u64 = 3600;
-    let mut quiet = false;
-    let token_cmd = args.first().map(String::as_str) == Some("token");
-    let mut it = args.iter().skip(usize::from(token_cmd));
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--config" => config = it.next().map(PathBuf::from),
-            "--listen" => listen = it.next().cloned(),
-            "--client" => client = it.next().cloned(),
-            "--ttl" => match it.next().and_then(|v| v.parse().ok()) {
-                Some(v) => ttl = v,
-                None => return usage(),
-            },
-            "--quiet" => quiet = true,
-            "-h" | "--help" => return usage(),
-            _ => return usage(),
-        }
-    }
+    let cli = Cli::parse();
+    let (config, listen, quiet) = (cli.config, cli.listen, cli.quiet);
     let mut cfg = match Config::load(config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -42,13 +46,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if token_cmd {
+    if let Some(Command::Token { client, ttl }) = cli.command {
         let var = cfg.auth.secret_env.clone().unwrap_or_else(|| "TUTOR_GATEWAY_SECRET".into());
         let Some(secret) = std::env::var(&var).ok().filter(|s| !s.is_empty()) else {
             eprintln!("tutor-gateway: set {var} to the HMAC secret");
             return ExitCode::FAILURE;
         };
-        let Some(client) = client else { return usage() };
         return match tutor_gateway::auth::sign(secret.as_bytes(), &client, tutor_gateway::chat::now_s() + ttl) {
             Ok(t) => {
                 println!("{t}");

@@ -1,20 +1,11 @@
-//! `tutor` — the native command line: inspect a GGUF, run a prompt, benchmark.
-//!
-//! ```text
-//! tutor inspect MODEL.gguf [MORE_SHARDS...]
-//! tutor run --model MODEL.gguf [--model SHARD2 ...] (--question TEXT [--system TEXT] | --prompt TEXT) [--max-tokens N]
-//!           [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S]
-//!           [--stop STR]... [--threads N] [--ctx N] [--ids] [--backend cpu|gpu|auto]
-//! tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens 128] [--gen-tokens 64] [--reps 3] [--warmup 1]
-//! tutor bandwidth [--threads N] [--mib 1024] [--reps 5]   (memory read bandwidth, JSON)
-//! tutor eval --model MODEL.gguf --data QUESTIONS.jsonl [--data ...] --out DIR [--limit N]
-//!           [--server-accuracy 0.9] [--max-loss 0.02] [--folds 5] [--seed 6] [--threads N]
-//! tutor eval --scored DIR/scored.jsonl --out DIR        (rebuild the report without the model)
-//! ```
+//! `tutor` — the native command line: inspect a GGUF, answer a question, benchmark, evaluate
+//! the router. `tutor --help` and `tutor COMMAND --help` list every option (clap).
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
 
 use tutor_runtime::load::gguf::{Gguf, Value};
 use tutor_runtime::load::shards::FileShards;
@@ -29,45 +20,89 @@ mod eval;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// `--flag value` pairs and bare `--switch`es.
-struct Args {
-    pairs: Vec<(String, String)>,
-    switches: Vec<String>,
+#[derive(Parser)]
+#[command(name = "tutor", version, about = "tutor-runtime's native command line")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-impl Args {
-    fn parse(raw: &[String]) -> Res<Self> {
-        let mut pairs = Vec::new();
-        let mut switches = Vec::new();
-        let mut it = raw.iter();
-        while let Some(a) = it.next() {
-            let Some(name) = a.strip_prefix("--") else { return Err(format!("unexpected argument {a:?}").into()) };
-            if name == "ids" {
-                switches.push(name.to_string());
-                continue;
-            }
-            let v = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
-            pairs.push((name.to_string(), v.clone()));
-        }
-        Ok(Self { pairs, switches })
-    }
-    fn all(&self, name: &str) -> Vec<String> {
-        self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
-    }
-    fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> Res<T> {
-        match self.pairs.iter().rev().find(|(k, _)| k == name) {
-            None => Ok(default),
-            Some((_, v)) => v.parse().map_err(|_| format!("--{name}: cannot parse {v:?}").into()),
-        }
-    }
-    fn has(&self, name: &str) -> bool {
-        self.switches.iter().any(|s| s == name)
-    }
+#[derive(Subcommand)]
+enum Command {
+    /// Print a GGUF's metadata and tensor table (a sharded file: its shards in order).
+    Inspect {
+        #[arg(required = true, value_name = "GGUF")]
+        paths: Vec<String>,
+    },
+    /// Answer a question in the model's own chat template, or continue a raw prompt.
+    Run(RunArgs),
+    /// Time prompt processing and generation, llama-bench style (JSON on stdout).
+    Bench(bench::BenchArgs),
+    /// Measure the memory read bandwidth, generation's ceiling (JSON on stdout).
+    Bandwidth(bench::bandwidth::BandwidthArgs),
+    /// Score labelled questions with the local model and calibrate the route policy.
+    Eval(eval::EvalArgs),
+}
+
+/// Which model, where it runs.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// The GGUF file; repeat for a sharded file's shards, in order.
+    #[arg(long = "model", value_name = "PATH")]
+    model: Vec<String>,
+    /// Context length in tokens (0: the model's own, capped by the engine).
+    #[arg(long, default_value_t = 0)]
+    ctx: usize,
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    backend: BackendArg,
+    /// CPU threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendArg {
+    Cpu,
+    Gpu,
+    Auto,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// A student's question, rendered as a user turn in the model's chat template.
+    #[arg(long, conflicts_with = "prompt")]
+    question: Option<String>,
+    /// A system message before the question.
+    #[arg(long, requires = "question")]
+    system: Option<String>,
+    /// Raw text to continue, verbatim (no template).
+    #[arg(long, default_value = "")]
+    prompt: String,
+    #[arg(long, default_value_t = 64)]
+    max_tokens: usize,
+    /// 0: greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    #[arg(long, default_value_t = 1.0)]
+    repeat_penalty: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop at this text (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Print the prompt's and the answer's token ids.
+    #[arg(long)]
+    ids: bool,
 }
 
 /// Thread count for candle's matmul pool; must be set before the first matmul.
-fn set_threads(args: &Args) -> Res<()> {
-    let n: usize = args.get("threads", 0)?;
+fn set_threads(n: usize) -> Res<()> {
     if n > 0 {
         std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
@@ -75,21 +110,20 @@ fn set_threads(args: &Args) -> Res<()> {
     Ok(())
 }
 
-fn load(args: &Args) -> Res<(Engine, f64)> {
-    let shards = args.all("model");
-    if shards.is_empty() {
+/// Sets the thread count and loads the model.
+fn load(args: &ModelArgs) -> Res<(Engine, f64)> {
+    if args.model.is_empty() {
         return Err("--model PATH is required".into());
     }
+    set_threads(args.threads)?;
     let t0 = Instant::now();
-    let src = FileShards::open(&shards)?;
-    let ctx: usize = args.get("ctx", 0)?;
-    let choice = match args.get("backend", "cpu".to_string())?.as_str() {
-        "cpu" => BackendChoice::Cpu,
-        "gpu" => BackendChoice::Gpu,
-        "auto" => BackendChoice::Auto,
-        other => return Err(format!("--backend must be cpu, gpu or auto, not {other:?}").into()),
+    let src = FileShards::open(&args.model)?;
+    let choice = match args.backend {
+        BackendArg::Cpu => BackendChoice::Cpu,
+        BackendArg::Gpu => BackendChoice::Gpu,
+        BackendArg::Auto => BackendChoice::Auto,
     };
-    let engine = Engine::load_with(Box::new(src), (ctx > 0).then_some(ctx), choice)?;
+    let engine = Engine::load_with(Box::new(src), (args.ctx > 0).then_some(args.ctx), choice)?;
     if let Some(why) = &engine.cpu_reason {
         eprintln!("[running on the CPU: {why}]");
     }
@@ -125,34 +159,31 @@ fn inspect(paths: &[String]) -> Res<()> {
 
 /// `--question` (with `--system`): a user turn in the model's chat template; `--prompt`: the text
 /// verbatim.
-fn start(engine: &mut Engine, args: &Args, params: GenerateParams) -> Res<Generation> {
-    let question: String = args.get("question", String::new())?;
-    if question.is_empty() {
-        return Ok(engine.generate(&args.get("prompt", String::new())?, params)?);
-    }
+fn start(engine: &mut Engine, args: &RunArgs, params: GenerateParams) -> Res<Generation> {
+    let Some(question) = &args.question else {
+        return Ok(engine.generate(&args.prompt, params)?);
+    };
     let mut messages = Vec::new();
-    let system: String = args.get("system", String::new())?;
-    if !system.is_empty() {
-        messages.push(Message::new("system", &system));
+    if let Some(system) = &args.system {
+        messages.push(Message::new("system", system));
     }
-    messages.push(Message::new("user", &question));
+    messages.push(Message::new("user", question));
     Ok(engine.chat(&messages, params)?)
 }
 
-fn run(args: &Args) -> Res<()> {
-    set_threads(args)?;
-    let (mut engine, load_s) = load(args)?;
+fn run(args: &RunArgs) -> Res<()> {
+    let (mut engine, load_s) = load(&args.model)?;
     let params = GenerateParams {
         sampling: SamplingParams {
-            temperature: args.get("temperature", 0.0)?,
-            top_k: args.get("top-k", 40)?,
-            top_p: args.get("top-p", 0.95)?,
-            repetition_penalty: args.get("repeat-penalty", 1.0)?,
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            repetition_penalty: args.repeat_penalty,
             repetition_window: 64,
-            seed: args.get("seed", 0)?,
+            seed: args.seed,
         },
-        max_tokens: args.get("max-tokens", 64)?,
-        stop: args.all("stop"),
+        max_tokens: args.max_tokens,
+        stop: args.stop.clone(),
     };
     let t0 = Instant::now();
     let mut gen = start(&mut engine, args, params)?;
@@ -169,7 +200,7 @@ fn run(args: &Args) -> Res<()> {
         }
     }
     let total = t0.elapsed().as_secs_f64();
-    if args.has("ids") {
+    if args.ids {
         println!("\nprompt ids: {:?}\ngenerated ids: {:?}", &gen.tokens()[..gen.prompt_tokens()], ids);
     }
     let ttft = first.unwrap_or(total);
@@ -185,17 +216,12 @@ fn run(args: &Args) -> Res<()> {
 }
 
 fn main() -> ExitCode {
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let res = match raw.first().map(String::as_str) {
-        Some("inspect") if raw.len() > 1 => inspect(&raw[1..]),
-        Some("run") => Args::parse(&raw[1..]).and_then(|a| run(&a)),
-        Some("bench") => Args::parse(&raw[1..]).and_then(|a| bench::bench(&a)),
-        Some("bandwidth") => Args::parse(&raw[1..]).and_then(|a| bench::bandwidth::bandwidth(&a)),
-        Some("eval") => Args::parse(&raw[1..]).and_then(|a| eval::eval(&a)),
-        _ => {
-            eprintln!("usage:\n  tutor inspect MODEL.gguf [SHARD...]\n  tutor run --model MODEL.gguf (--question TEXT [--system TEXT] | --prompt TEXT) [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--threads N] [--ctx N] [--ids] [--backend cpu|gpu|auto]\n  tutor bench --model MODEL.gguf [--backend cpu|gpu|auto] [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N] [--warmup N]\n  tutor bandwidth [--threads N] [--mib 1024] [--reps 5]\n  tutor eval --model MODEL.gguf --data QUESTIONS.jsonl --out DIR [--limit N] [--server-accuracy P] [--max-loss L] | --scored DIR/scored.jsonl --out DIR");
-            return ExitCode::from(2);
-        }
+    let res = match Cli::parse().command {
+        Command::Inspect { paths } => inspect(&paths),
+        Command::Run(a) => run(&a),
+        Command::Bench(a) => bench::bench(&a),
+        Command::Bandwidth(a) => bench::bandwidth::bandwidth(&a),
+        Command::Eval(a) => eval::eval(&a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

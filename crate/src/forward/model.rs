@@ -57,7 +57,7 @@ impl<B: Backend> Transformer<B> {
         Ok(Self { config, backend, weights, len: 0, max_context })
     }
 
-    /// The pass on any backend (tests run two backends op by op: `tests/gpu_ops.rs`).
+    /// The pass on any backend (tests run two backends op by op: `tests/gpu/ops.rs`).
     pub fn load_on(backend: B, g: &Gguf, src: &mut dyn ShardSource, max_context: Option<usize>) -> Result<Self, ForwardError> {
         Self::load(backend, g, src, max_context)
     }

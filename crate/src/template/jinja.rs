@@ -15,7 +15,7 @@
 //!   StepFun's trimmed contents.
 //!
 //! tests/reference/templates/ holds llama.cpp's renderings of 70+ real templates; the test
-//! crate/tests/templates.rs holds this renderer to them byte for byte.
+//! crate/tests/native/templates.rs holds this renderer to them byte for byte.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

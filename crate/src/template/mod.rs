@@ -2,7 +2,7 @@
 //!
 //! A model that carries `tokenizer.chat_template` in its GGUF is prompted with that Jinja
 //! template, rendered by `minijinja` exactly as llama.cpp renders it ([`jinja`]; held to
-//! llama.cpp's own renderings by crate/tests/templates.rs). A model without
+//! llama.cpp's own renderings by crate/tests/native/templates.rs). A model without
 //! one (a base model such as Gemma 3 270M) gets the plain tutor framing ([`plain`]); that choice
 //! is made here and nowhere else.
 

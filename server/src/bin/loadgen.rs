@@ -25,8 +25,22 @@ struct Totals {
     total_ms: Vec<f64>,
 }
 
-fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+/// Concurrent streaming clients against a gateway, for a while; prints latency percentiles
+/// and the gateway's peak memory as JSON.
+#[derive(clap::Parser)]
+#[command(name = "tutor-gateway-loadgen", version)]
+struct Cli {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    #[arg(long, default_value_t = 32)]
+    max_tokens: u32,
+    /// The gateway's pid, to sample its resident memory (0: don't).
+    #[arg(long, default_value_t = 0)]
+    pid: u32,
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -88,12 +102,7 @@ async fn one(client: &reqwest::Client, url: &str, q: String, max_tokens: u32) ->
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let base: String = arg(&args, "--url", "http://127.0.0.1:8080".to_string());
-    let clients: usize = arg(&args, "--clients", 4);
-    let seconds: u64 = arg(&args, "--seconds", 60);
-    let max_tokens: u32 = arg(&args, "--max-tokens", 32);
-    let pid: u32 = arg(&args, "--pid", 0);
+    let Cli { url: base, clients, seconds, max_tokens, pid } = <Cli as clap::Parser>::parse();
     let url = format!("{}/v1/chat/completions", base.trim_end_matches('/'));
     let client = match reqwest::Client::builder().timeout(Duration::from_secs(300)).build() {
         Ok(c) => c,

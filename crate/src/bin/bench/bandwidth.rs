@@ -4,7 +4,18 @@
 
 use std::time::Instant;
 
-use super::{Args, Res};
+use super::Res;
+
+#[derive(clap::Args)]
+pub struct BandwidthArgs {
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    threads: u64,
+    /// Buffer size; far larger than the caches (at least 64).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(64..))]
+    mib: u64,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    reps: u64,
+}
 
 /// Sum of one slice with 8 independent lanes (vectorizes; no dependency chain on one register).
 fn sum_slice(v: &[u64]) -> u64 {
@@ -32,10 +43,8 @@ fn read_once(buf: &[u64], threads: usize) -> f64 {
     (buf.len() * 8) as f64 / dt
 }
 
-pub fn bandwidth(args: &Args) -> Res<()> {
-    let threads: usize = args.get("threads", 1)?.max(1);
-    let mib: usize = args.get("mib", 1024)?.max(64);
-    let reps: usize = args.get("reps", 5)?.max(1);
+pub fn bandwidth(args: &BandwidthArgs) -> Res<()> {
+    let (threads, mib, reps) = (args.threads as usize, args.mib as usize, args.reps as usize);
     let n = mib * 1024 * 1024 / 8;
     // Written first, so every page is resident before the timed reads.
     let buf: Vec<u64> = (0..n as u64).collect();

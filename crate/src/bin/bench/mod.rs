@@ -11,7 +11,23 @@ use tutor_runtime::load::shards::FileShards;
 use tutor_runtime::sample::argmax;
 use tutor_runtime::stream::Engine;
 
-use super::{load, set_threads, Args, Res};
+use super::{load, ModelArgs, Res};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Prompt length (tokens) of the prompt-processing test.
+    #[arg(long, default_value_t = 128)]
+    prompt_tokens: usize,
+    /// Tokens generated in the generation test.
+    #[arg(long, default_value_t = 64)]
+    gen_tokens: usize,
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    reps: u64,
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+}
 
 /// Peak resident memory of this process (Linux `VmHWM`), in bytes.
 fn peak_rss() -> Option<u64> {
@@ -51,13 +67,9 @@ fn weight_bytes_per_token(paths: &[String]) -> Res<u64> {
     Ok(g.tensor_bytes_total() - if tied { 0 } else { embd - embd / rows })
 }
 
-pub fn bench(args: &Args) -> Res<()> {
-    set_threads(args)?;
-    let n_prompt: usize = args.get("prompt-tokens", 128)?;
-    let n_gen: usize = args.get("gen-tokens", 64)?;
-    let reps: usize = args.get("reps", 3)?.max(1);
-    let warmup: usize = args.get("warmup", 1)?;
-    let (mut engine, load_s) = load(args)?;
+pub fn bench(args: &BenchArgs) -> Res<()> {
+    let (n_prompt, n_gen, reps, warmup) = (args.prompt_tokens, args.gen_tokens, args.reps as usize, args.warmup);
+    let (mut engine, load_s) = load(&args.model)?;
     let vocab = engine.model.config.vocab_size as u32;
     // A fixed token sequence (BOS, then spread-out ids): the same ids scripts/bench.sh sends
     // to llama.cpp.
@@ -87,7 +99,7 @@ pub fn bench(args: &Args) -> Res<()> {
         }
         tg.push(n_gen as f64 / t2.elapsed().as_secs_f64());
     }
-    let threads: usize = args.get("threads", 0)?;
+    let threads = args.model.threads;
     println!(
         "{}",
         serde_json::json!({
@@ -105,7 +117,7 @@ pub fn bench(args: &Args) -> Res<()> {
             "ttft_s": median(ttft.clone()),
             "ttft_s_range": range(&ttft),
             "peak_rss_bytes": peak_rss(),
-            "weight_bytes_per_token": weight_bytes_per_token(&args.all("model"))?,
+            "weight_bytes_per_token": weight_bytes_per_token(&args.model.model)?,
         })
     );
     Ok(())

@@ -14,34 +14,65 @@ use std::time::Instant;
 
 use tutor_runtime::route::policy::{default_critical_topics, CalibratedFor, Reason, RoutePolicy, DEFAULT_FRAMING, DEFAULT_PROMPT_TAIL};
 
-use super::{load, set_threads, Args, Res};
+use super::{load, ModelArgs, Res};
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// The model to score with (not needed with --scored).
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Normalized multiple-choice questions, JSONL (repeatable; scripts/fetch-eval-data.sh).
+    #[arg(long, value_name = "FILE")]
+    data: Vec<String>,
+    /// Where report.json, report.md, curve.svg, policy.json and scored.jsonl go.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Score only the first N questions (0: all).
+    #[arg(long, default_value_t = 0)]
+    limit: usize,
+    /// Rebuild the report from this scored.jsonl without the model.
+    #[arg(long, value_name = "FILE", conflicts_with = "data")]
+    scored: Option<String>,
+    /// With --scored: the model file's name the scores came from.
+    #[arg(long, default_value = "gemma-3-270m-q4_k_m.gguf", requires = "scored")]
+    model_name: String,
+    /// With --scored: that file's sha256.
+    #[arg(long, default_value = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818", requires = "scored")]
+    model_sha256: String,
+    /// How often the server model is assumed right.
+    #[arg(long, default_value_t = 0.9)]
+    server_accuracy: f64,
+    /// The accuracy loss (vs all-server) the calibrated policy may cost.
+    #[arg(long, default_value_t = 0.02)]
+    max_loss: f64,
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    #[arg(long, default_value_t = 6)]
+    seed: u64,
+    /// Prompt tokens the prompt-perplexity signal reads.
+    #[arg(long, default_value_t = DEFAULT_PROMPT_TAIL)]
+    prompt_tail: usize,
+}
 use score::Scored;
 
-pub fn eval(args: &Args) -> Res<()> {
-    set_threads(args)?;
-    let out = PathBuf::from(args.get("out", String::new())?);
-    if out.as_os_str().is_empty() {
-        return Err("--out DIR is required".into());
-    }
+pub fn eval(args: &EvalArgs) -> Res<()> {
+    let out = &args.out;
     let cfg = report::Config {
-        server_accuracy: args.get("server-accuracy", 0.9)?,
-        max_loss: args.get("max-loss", 0.02)?,
-        folds: args.get("folds", 5)?,
-        seed: args.get("seed", 6)?,
+        server_accuracy: args.server_accuracy,
+        max_loss: args.max_loss,
+        folds: args.folds,
+        seed: args.seed,
         model: String::new(),
-        prompt_tail: args.get("prompt-tail", DEFAULT_PROMPT_TAIL)?,
+        prompt_tail: args.prompt_tail,
         framing: DEFAULT_FRAMING.to_string(),
         calibrated_for: None,
     };
     if !(0.0..=1.0).contains(&cfg.server_accuracy) || !(0.0..1.0).contains(&cfg.max_loss) {
         return Err("--server-accuracy must be in [0, 1] and --max-loss in [0, 1)".into());
     }
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let scored_from: String = args.get("scored", String::new())?;
-    let (scored, model) = if scored_from.is_empty() {
-        run_model(args, &out, &cfg)?
-    } else {
-        let text = std::fs::read_to_string(&scored_from).map_err(|e| format!("{scored_from}: {e}"))?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let (scored, model) = if let Some(scored_from) = &args.scored {
+        let text = std::fs::read_to_string(scored_from).map_err(|e| format!("{scored_from}: {e}"))?;
         let mut v = Vec::new();
         for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let mut s = serde_json::from_str::<Scored>(l).map_err(|e| format!("{scored_from}:{}: {e}", i + 1))?;
@@ -51,9 +82,9 @@ pub fn eval(args: &Args) -> Res<()> {
             v.push(s);
         }
         // The scored file does not carry the model's identity: the flags say it.
-        let model = args.get("model-name", "gemma-3-270m-q4_k_m.gguf".to_string())?;
-        let sha256 = args.get("model-sha256", "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818".to_string())?;
-        (v, CalibratedFor { model, sha256 })
+        (v, CalibratedFor { model: args.model_name.clone(), sha256: args.model_sha256.clone() })
+    } else {
+        run_model(args, out, &cfg)?
     };
     if scored.len() < 10 {
         return Err(format!("{} scored questions: at least 10 are needed for a report", scored.len()).into());
@@ -92,18 +123,17 @@ fn identify(paths: &[String]) -> Res<CalibratedFor> {
     Ok(CalibratedFor { model, sha256: h.finalize().iter().map(|b| format!("{b:02x}")).collect() })
 }
 
-fn run_model(args: &Args, out: &std::path::Path, cfg: &report::Config) -> Res<(Vec<Scored>, CalibratedFor)> {
-    let paths = args.all("data");
+fn run_model(args: &EvalArgs, out: &std::path::Path, cfg: &report::Config) -> Res<(Vec<Scored>, CalibratedFor)> {
+    let paths = &args.data;
     if paths.is_empty() {
         return Err("--data FILE.jsonl is required (scripts/fetch-eval-data.sh builds one)".into());
     }
-    let mut questions = data::load(&paths)?;
-    let limit: usize = args.get("limit", 0)?;
-    if limit > 0 {
-        questions.truncate(limit);
+    let mut questions = data::load(paths)?;
+    if args.limit > 0 {
+        questions.truncate(args.limit);
     }
-    let (mut engine, load_s) = load(args)?;
-    let model = identify(&args.all("model"))?;
+    let (mut engine, load_s) = load(&args.model)?;
+    let model = identify(&args.model.model)?;
     eprintln!("[eval: {} questions, model loaded in {load_s:.1}s]", questions.len());
     let path = out.join("scored.jsonl");
     let mut file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -5,20 +5,16 @@
 //! kind and asserts the numerics the GPU backend is built for: matmuls over Q8_0/Q5_0 (Gemma)
 //! and Q4_1 (SmolLM2) weights equal the CPU bit for bit (the CPU's integer dot products in its
 //! order), and every other op stays within a few f32 roundings of the CPU.
-#![cfg(not(target_arch = "wasm32"))]
-
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 
 use tutor_runtime::forward::backend::{Backend, RopeArgs, TopLogits};
 use tutor_runtime::forward::config::Activation;
 use tutor_runtime::forward::cpu::attention::AttentionShape;
 use tutor_runtime::forward::cpu::backend::CpuBackend;
 use tutor_runtime::forward::gpu::backend::{GpuBackend, GpuVector, GpuWeight};
-use tutor_runtime::forward::gpu::{GpuContext, GpuError};
 use tutor_runtime::forward::model::{block_on, Transformer};
 use tutor_runtime::forward::weights::{Loader, Matrix};
 use tutor_runtime::forward::ForwardError;
@@ -190,16 +186,9 @@ impl Backend for Lockstep {
 
 /// Runs `path` in lockstep: each of `decode` one position at a time, then `prefill` as one
 /// chunk. Prints the per-op table; returns the stats and whether the adapter fuses
-/// multiply-adds. `None` without an adapter.
-fn lockstep(path: std::path::PathBuf, decode: &[u32], prefill: &[u32]) -> Option<(BTreeMap<String, Stat>, bool)> {
-    let ctx = match GpuContext::new() {
-        Ok(c) => Arc::new(c),
-        Err(GpuError::NoAdapter(why)) => {
-            eprintln!("SKIPPED: no GPU adapter ({why})");
-            return None;
-        }
-        Err(e) => panic!("GPU adapter exists but failed: {e}"),
-    };
+/// multiply-adds.
+fn lockstep(path: std::path::PathBuf, decode: &[u32], prefill: &[u32]) -> (BTreeMap<String, Stat>, bool) {
+    let ctx = super::shared_context();
     let fuses = ctx.rounding.fuses_mul_add;
     let mut src = FileShards::open(&[path]).expect("model");
     let g = Gguf::read(&mut src).expect("gguf");
@@ -223,7 +212,7 @@ fn lockstep(path: std::path::PathBuf, decode: &[u32], prefill: &[u32]) -> Option
         );
     }
     eprintln!("the adapter {} a written a * b + c", if fuses { "fuses" } else { "does not fuse" });
-    Some((stats, fuses))
+    (stats, fuses)
 }
 
 /// Same inputs, same arithmetic: these ops equal the CPU bit for bit where the shader compiler
@@ -239,10 +228,9 @@ fn assert_exact(stats: &BTreeMap<String, Stat>, fuses: bool, ops: &[&str]) {
     }
 }
 
-#[test]
 fn gpu_ops_match_cpu_ops_on_the_real_model() {
     // BOS and a few tokens, one position at a time (decode), then a 4-token chunk (prefill).
-    let Some((stats, fuses)) = lockstep(common::real_model_path(), &[2, 651, 6037, 529], &[7001, 563, 5024, 1015]) else { return };
+    let (stats, fuses) = lockstep(common::real_model_path(), &[2, 651, 6037, 529], &[7001, 563, 5024, 1015]);
     // Embedding, copies, residual adds, RoPE (the CPU's sin/cos), RMSNorm (its order, correctly
     // rounded sqrt and division) and the Q8_0/Q5_0 matmuls (ggml's integer dot products in
     // ggml's order; our CPU kernel).
@@ -258,13 +246,18 @@ fn gpu_ops_match_cpu_ops_on_the_real_model() {
 
 /// SmolLM2-135M Q4_1 (the default model): its Q4_1 matmuls (candle's Q4_1 × Q8_1 vec_dot, the
 /// GPU in its order) and its Q8_0 embedding and tied output head equal the CPU's.
-#[test]
 fn gpu_ops_match_cpu_ops_on_smollm2() {
     // <|im_start|> (1) and a few tokens one at a time, then a 5-token chunk ending in <|im_end|> (2).
-    let Some((stats, fuses)) = lockstep(common::smollm2_path(), &[1, 4093, 198, 19556], &[314, 253, 3873, 30, 2]) else { return };
+    let (stats, fuses) = lockstep(common::smollm2_path(), &[1, 4093, 198, 19556], &[314, 253, 3873, 30, 2]);
     assert_exact(&stats, fuses, &["embed", "rows", "add", "rope", "rmsnorm", "matmul Q4_1", "matmul Q8_0"]);
     for (op, s) in &stats {
         let nmse = s.err2 / s.ref2.max(f64::MIN_POSITIVE);
         assert!(nmse < 1e-11, "{op}: NMSE {nmse:e} with identical inputs");
     }
 }
+
+/// This module's tests, run by `main.rs`.
+pub const TESTS: &[(&str, fn())] = &[
+    ("ops::gpu_ops_match_cpu_ops_on_the_real_model", gpu_ops_match_cpu_ops_on_the_real_model),
+    ("ops::gpu_ops_match_cpu_ops_on_smollm2", gpu_ops_match_cpu_ops_on_smollm2),
+];

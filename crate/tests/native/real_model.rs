@@ -1,6 +1,6 @@
 //! The real Gemma 3 270M Q4_K_M: greedy continuations against llama.cpp's reference ids.
 
-mod common;
+use crate::common;
 
 use tutor_runtime::forward::model::Model;
 use tutor_runtime::load::gguf::Gguf;

@@ -2,7 +2,7 @@
 //! perplexity from the prefill), the cascade driven by a real generation, and a CI-sized run
 //! of `tutor eval` on a public-data fixture.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -2,11 +2,10 @@
 //! real gateways on 127.0.0.1: the answer arrives as the same `Chunk`s as local generation, and
 //! every failure is a typed `EscalateError`.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use tutor_runtime::escalate::native::UreqTransport;
 use tutor_runtime::escalate::{Backoff, ChatMessage, ChatRequest, ClientConfig, EscalateError, EscalationClient, Timeouts};
 use tutor_runtime::stream::{AbortHandle, Chunk, ChunkSource, FinishReason};
@@ -37,7 +36,8 @@ fn streams_the_gateway_answer_as_chunks() {
     let mut e = c.start(&request("What is the capital of France?", 10), AbortHandle::default()).unwrap();
     let chunks = drain(&mut e).unwrap();
     let text: String = chunks.iter().map(|c| c.text.as_str()).collect();
-    assert!(text.starts_with("What is the capital of France"), "{text:?}");
+    // The embedded SmolLM2's greedy answer, as llama-server gives it (gateway.rs checks 8 tokens).
+    assert!(text.starts_with("L'Étoile, la Mar"), "{text:?}");
     assert!(chunks.iter().all(|c| c.source == ChunkSource::Escalated && c.token.is_none()));
     let last = chunks.last().unwrap();
     assert_eq!(last.finish, Some(FinishReason::Length));

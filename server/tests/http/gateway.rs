@@ -2,9 +2,8 @@
 //! of it as an OpenAI-compatible upstream (streaming and whole answers), the answer cache,
 //! models/health/metrics, CORS, and static files.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn embedded_streams_openai_sse_like_llama_server() {

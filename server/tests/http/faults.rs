@@ -1,11 +1,10 @@
 //! Fault tests over real HTTP: each failure is a clear error with the right status, and the
 //! gateway keeps serving other clients afterwards.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A healthy request through `front` still works.
 fn still_serves(front: &str) {

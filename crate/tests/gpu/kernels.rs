@@ -1,6 +1,5 @@
 //! WebGPU kernels against plain-Rust CPU references (f32 math on the same dequantized weights,
-//! accumulated in f64). Without a GPU adapter every test prints that it is skipped and passes;
-//! with Mesa's llvmpipe (Vulkan on the CPU) they run everywhere CI does.
+//! accumulated in f64). On Mesa's llvmpipe (Vulkan on the CPU) they run everywhere CI does.
 //!
 //! Quantized matvecs (and the activation quantization they start with) must equal the CPU
 //! backend's kernels bit for bit: both compute ggml's integer dot products in ggml's order.
@@ -10,8 +9,6 @@
 //! NMSE = Σ(gpu − ref)² / Σ ref² must stay below 1e-10 for every dtype (an f32 result with a
 //! few ULP of relative error gives ~1e-13), and every element within 1e-5 · Σ|w·x| of its
 //! reference (a wrong block, nibble or scale moves an element by far more).
-#![cfg(not(target_arch = "wasm32"))]
-
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -30,21 +27,9 @@ use tutor_runtime::forward::gpu::{add, attention, embed, gelu_gate, rmsnorm, rop
 const NMSE_BUDGET: f64 = 1e-10;
 const ELEMENT_BUDGET: f64 = 1e-5;
 
-/// One context for the whole test binary; `None` (and a message) when no adapter exists.
-fn ctx() -> Option<&'static GpuContext> {
-    static CTX: OnceLock<Option<GpuContext>> = OnceLock::new();
-    CTX.get_or_init(|| match GpuContext::new() {
-        Ok(c) => {
-            eprintln!("GPU adapter: {} (max storage binding {} bytes)", c.adapter_info, c.max_storage_binding());
-            Some(c)
-        }
-        Err(GpuError::NoAdapter(why)) => {
-            eprintln!("SKIPPED: no GPU adapter exists ({why}); the GPU kernel tests pass without running");
-            None
-        }
-        Err(e) => panic!("a GPU adapter exists but the device failed: {e}"),
-    })
-    .as_ref()
+/// The test binary's one context (`main.rs` checked that an adapter exists).
+fn ctx() -> &'static GpuContext {
+    super::context()
 }
 
 struct Rng(u64);
@@ -139,7 +124,7 @@ fn random_q8_blocks(format: BlockFormat, rows: usize, cols: usize, rng: &mut Rng
 }
 
 fn run_q8_style(format: BlockFormat, gpu_format: QuantFormat, name: &str) {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ format.bytes() as u64);
     for (rows, cols, n) in [(256, 640, 1), (640, 2048, 1), (2048, 640, 1), (37, 96, 3), (333, 640, 2)] {
         let blocks = random_q8_blocks(format, rows, cols, &mut rng);
@@ -154,12 +139,10 @@ fn run_q8_style(format: BlockFormat, gpu_format: QuantFormat, name: &str) {
     }
 }
 
-#[test]
 fn matvec_q8_0_equals_cpu() {
     run_q8_style(BlockFormat::Q8_0, QuantFormat::Q8_0, "matvec_q8_0");
 }
 
-#[test]
 fn matvec_q5_0_equals_cpu() {
     run_q8_style(BlockFormat::Q5_0, QuantFormat::Q5_0, "matvec_q5_0");
 }
@@ -175,7 +158,7 @@ fn run_k_quant(dtype: GgmlDType, gpu_format: QuantFormat, name: &str) {
 /// Weights quantized by candle to `dtype`, `(rows, cols, n)` products on the GPU against the
 /// CPU backend's (or, for floats, the f64 reference).
 fn run_candle_quantized(dtype: GgmlDType, gpu_format: QuantFormat, name: &str, shapes: &[(usize, usize, usize)]) {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ gpu_format.block_bytes() as u64);
     for &(rows, cols, n) in shapes {
         // Mixed magnitudes per 32-weight group, so the 6-bit sub-block scales and mins vary.
@@ -209,19 +192,16 @@ fn run_candle_quantized(dtype: GgmlDType, gpu_format: QuantFormat, name: &str, s
     }
 }
 
-#[test]
 fn matvec_q4_k_equals_cpu() {
     run_k_quant(GgmlDType::Q4K, QuantFormat::Q4K, "matvec_q4_k");
 }
 
-#[test]
 fn matvec_q6_k_equals_cpu() {
     run_k_quant(GgmlDType::Q6K, QuantFormat::Q6K, "matvec_q6_k");
 }
 
-#[test]
 fn matvec_splits_more_rows_than_one_dispatch_dimension_holds() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     // 70,000 rows > 65,535 workgroups per dimension: rows wrap into workgroup_id.y.
     let (rows, cols) = (70_000, 32);
     let mut rng = Rng(77);
@@ -233,9 +213,8 @@ fn matvec_splits_more_rows_than_one_dispatch_dimension_holds() {
     check_exact(ctx, "matvec_q8_0 (70000, 32)", &got, &matmul_q8(&cpu, &x, 1));
 }
 
-#[test]
 fn contraction_probe_gives_one_of_the_two_roundings() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     // Either answer is a valid adapter; anything else (an error) is a broken one. The context
     // ran the same probe when it was created.
     let r = contraction(ctx).expect("contraction probe");
@@ -243,9 +222,8 @@ fn contraction_probe_gives_one_of_the_two_roundings() {
     assert_eq!(r, ctx.rounding, "the probe answers the same twice");
 }
 
-#[test]
 fn rmsnorm_equals_cpu() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(5);
     for (rows, len) in [(1, 640), (7, 640), (5, 2048), (3, 256), (2, 1000), (4, 640), (3, 1003), (2, 1029)] {
         // Gemma-like rows: values in the hundreds (the residual stream), so order matters.
@@ -264,9 +242,8 @@ fn rmsnorm_equals_cpu() {
     }
 }
 
-#[test]
 fn shape_errors_are_typed_not_panics() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let short = vec![0u8; 33];
     assert!(matches!(GpuMatrix::upload(ctx, "w", QuantFormat::Q8_0, 1, 32, &short), Err(GpuError::Shape(_))));
     assert!(matches!(GpuMatrix::upload(ctx, "w", QuantFormat::Q4K, 1, 32, &[0u8; 144]), Err(GpuError::Shape(_))));
@@ -277,9 +254,8 @@ fn shape_errors_are_typed_not_panics() {
 
 /// Decode-shaped throughput (one activation row), printed; the assertion is only correctness
 /// of the first row. On llvmpipe this measures the CPU rasterizer, not a GPU.
-#[test]
 fn matvec_throughput_report() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let (rows, cols) = (4096, 2048);
     let mut rng = Rng(11);
     for (format, name) in [(QuantFormat::Q8_0, "matvec_q8_0"), (QuantFormat::Q5_0, "matvec_q5_0"), (QuantFormat::Q4_1, "matvec_q4_1"), (QuantFormat::Q4K, "matvec_q4_k"), (QuantFormat::Q6K, "matvec_q6_k")] {
@@ -302,7 +278,8 @@ fn matvec_throughput_report() {
         };
         let gm = GpuMatrix::upload(ctx, name, format, rows, cols, &bytes).expect("upload");
         let x = ctx.output_f32("x", format.activation_len(cols)).expect("x");
-        let x_f32 = ctx.upload_f32("x f32", &rng.vec(cols, 1.0)).expect("x f32");
+        let x_host = rng.vec(cols, 1.0);
+        let x_f32 = ctx.upload_f32("x f32", &x_host).expect("x f32");
         let mut enc = ctx.encoder("quantize");
         tutor_runtime::forward::gpu::matvec::encode_activations(ctx, &mut enc, format, &x_f32, &x, cols).expect("quantize");
         ctx.submit_and_wait(enc).expect("quantize");
@@ -319,7 +296,11 @@ fn matvec_throughput_report() {
         ctx.submit_and_wait(enc).expect("bench");
         let s = t0.elapsed().as_secs_f64() / iters as f64;
         let out = ctx.read_f32(None, &y, rows).expect("read");
+        // The timed dispatches computed what the CPU-checked `matvec` computes (the
+        // `*_equals_cpu` tests), bit for bit: the timing is of the right work.
+        let want = matvec(ctx, &gm, &x_host, 1).expect("matvec");
         assert!(out.iter().all(|v| v.is_finite()), "{name}: non-finite output");
+        assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{name}: the timed output differs from matvec's");
         eprintln!(
             "{name} ({rows}, {cols}) decode: {:.2} ms/matvec, {:.2} GB/s of weights, {:.2} GFLOP/s on {}",
             s * 1e3,
@@ -351,9 +332,8 @@ fn check_close(what: &str, got: &[f32], want: &[f32], floor: f32, rel_budget: f6
 /// RoPE budget: the host computes the frequencies with the CPU's expression, so angles are
 /// identical; only sin/cos (after an exact-ish reduction to [-π, π]) differ. Every element
 /// within 2e-6 of the reference relative to the larger of its pair's norm (rotations keep it).
-#[test]
 fn rope_matches_cpu() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(21);
     for style in [RopeStyle::Normal, RopeStyle::Neox] {
         for (rows, n_heads, head_dim, start_pos, theta) in [(1, 4, 64, 0, 10_000.0f32), (1, 8, 256, 8191, 1_000_000.0), (7, 4, 128, 3, 10_000.0), (5, 1, 256, 30_000, 10_000.0), (3, 2, 2, 17, 10_000.0)] {
@@ -377,9 +357,8 @@ fn rope_matches_cpu() {
 
 /// Gated activations: GELU (glibc's tanhf, ported to both backends) and SiLU (the shared
 /// `expf`), each division correctly rounded: bit-identical to the CPU.
-#[test]
 fn gated_activations_match_cpu() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(33);
     for len in [1, 63, 640, 2048 * 3 + 5, 200_000] {
         let mut gate = rng.vec(len, 6.0);
@@ -404,9 +383,8 @@ fn gated_activations_match_cpu() {
 }
 
 /// Residual add is one f32 addition per element: bit-identical to the CPU.
-#[test]
 fn add_is_exact() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(44);
     for len in [1, 640, 70_001] {
         let a = rng.vec(len, 5.0);
@@ -420,9 +398,8 @@ fn add_is_exact() {
 /// Softmax: bit-identical to the CPU op (the shared `expf`, the workgroup's summation order,
 /// a correctly rounded reciprocal), and every probability within 1e-5 relative error of an
 /// f64 softmax (floored at 1e-12).
-#[test]
 fn softmax_matches_cpu() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(55);
     for (rows, len) in [(1, 1), (1, 7), (4, 640), (3, 5000), (2, 262_144)] {
         let mut x = rng.vec(rows * len, 20.0);
@@ -447,9 +424,8 @@ fn softmax_matches_cpu() {
 
 /// Attention: bit-identical to the CPU op (q · k in its 8 lanes, its softmax, the weighted sum
 /// over positions in order).
-#[test]
 fn attention_matches_cpu() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(66);
     // (n, start_pos, n_heads, n_kv_heads, head_dim, window)
     for (n, start_pos, n_heads, n_kv_heads, head_dim, window) in [
@@ -473,9 +449,8 @@ fn attention_matches_cpu() {
 }
 
 /// Embedding rows: the same two f32 products in the same order as the CPU, so bit-identical.
-#[test]
 fn embed_matches_cpu_exactly() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(88);
     let (rows, cols) = (300, 640);
     let blocks = random_q8_blocks(BlockFormat::Q8_0, rows, cols, &mut rng);
@@ -494,9 +469,8 @@ fn embed_matches_cpu_exactly() {
     assert!(matches!(embed::embed(ctx, &gm, &[300], 1.0), Err(GpuError::Shape(_))));
 }
 
-#[test]
 fn new_op_shape_errors_are_typed() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     assert!(matches!(add::add(ctx, &[0.0; 3], &[0.0; 2]), Err(GpuError::Shape(_))));
     assert!(matches!(gelu_gate::gelu_gate(ctx, &[0.0; 3], &[0.0; 4]), Err(GpuError::Shape(_))));
     assert!(matches!(silu_gate::silu_gate(ctx, &[0.0; 3], &[0.0; 4]), Err(GpuError::Shape(_))));
@@ -517,7 +491,6 @@ fn new_op_shape_errors_are_typed() {
     assert!(matches!(add::encode_add(ctx, &mut enc, &small, &small, 3), Err(GpuError::Shape(_))));
 }
 
-#[test]
 fn matvec_q4_0_equals_cpu() {
     run_k_quant(GgmlDType::Q4_0, QuantFormat::Q4_0, "matvec_q4_0");
 }
@@ -525,19 +498,16 @@ fn matvec_q4_0_equals_cpu() {
 /// Q4_1 (the default SmolLM2's weights): the K-quant shapes, SmolLM2's own (576 = 18 blocks,
 /// 1536 = 48: chunks of 16 blocks with a tail), an odd number of blocks (3, 17), row tails
 /// (37, 19, 333) and batches with a tail tile (5, 7 rows).
-#[test]
 fn matvec_q4_1_equals_cpu() {
     let smollm2 = [(576, 576, 1), (1536, 576, 7), (576, 1536, 1), (192, 576, 4), (37, 96, 5), (19, 544, 2), (333, 1056, 3)];
     let shapes: Vec<_> = K_QUANT_SHAPES.iter().chain(&smollm2).copied().collect();
     run_candle_quantized(GgmlDType::Q4_1, QuantFormat::Q4_1, "matvec_q4_1", &shapes);
 }
 
-#[test]
 fn matvec_f16_matches_reference() {
     run_k_quant(GgmlDType::F16, QuantFormat::F16, "matvec_f16");
 }
 
-#[test]
 fn matvec_f32_matches_reference() {
     run_k_quant(GgmlDType::F32, QuantFormat::F32, "matvec_f32");
 }
@@ -545,9 +515,8 @@ fn matvec_f32_matches_reference() {
 /// A single activation row (every decode step) runs the kernels' one-row pipeline (TT = 1),
 /// several rows the four-row one (TT = 4): for every format, each row of a 5-row batch must
 /// equal the same row run alone, bit for bit (same arithmetic, same summation order).
-#[test]
 fn matvec_single_row_equals_its_row_in_a_batch() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(0x5151_7e57);
     let formats = [
         (GgmlDType::F32, QuantFormat::F32),
@@ -574,9 +543,8 @@ fn matvec_single_row_equals_its_row_in_a_batch() {
     }
 }
 
-#[test]
 fn add_bias_is_exact() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(45);
     for (rows, len) in [(1, 1024), (7, 256), (300, 640)] {
         let x = rng.vec(rows * len, 5.0);
@@ -590,9 +558,8 @@ fn add_bias_is_exact() {
 
 /// The cache stores exactly `half::f16::from_f32(v).to_f32()` (round to nearest even),
 /// including subnormals, ties, overflow to infinity and values around 65504.
-#[test]
 fn kv_store_rounds_exactly_like_half() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(46);
     let kv_dim = 64;
     let mut k = rng.vec(3 * kv_dim, 3.0);
@@ -611,9 +578,8 @@ fn kv_store_rounds_exactly_like_half() {
 
 /// Activation rounding for Q8_0-family weights against the CPU backend's (ggml's) rule, exactly
 /// (WGSL's division may be off by an ulp; the kernel corrects it).
-#[test]
 fn quantize_q8_0_matches_cpu_rounding() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(47);
     let mut x = rng.vec(64 * 32, 10.0);
     x[32..64].fill(0.0); // an all-zero block
@@ -637,9 +603,8 @@ fn quantize_q8_0_matches_cpu_rounding() {
 /// Activation quantization for Q4_1 weights against candle's Q8_1 blocks, field by field and
 /// exactly: q, the f16 scale d and the f16 s = f16(Σq) · d (sums past 2048, where f16 rounds
 /// the integer, included).
-#[test]
 fn quantize_q8_1_matches_candle() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(50);
     let mut x = rng.vec(48 * 32, 6.0);
     x[32..64].fill(0.0); // an all-zero block
@@ -664,9 +629,8 @@ fn quantize_q8_1_matches_candle() {
 }
 
 /// Activation rounding for K-quant weights against candle's Q8_K quantization.
-#[test]
 fn quantize_q8_k_matches_candle() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(48);
     let mut x = rng.vec(8 * 256, 6.0);
     x[256..512].fill(0.0);
@@ -687,9 +651,8 @@ fn quantize_q8_k_matches_candle() {
 
 /// Top-k over a Gemma-sized vocabulary with many ties, against the host: same ids in the same
 /// order (lower id first among equal logits), logsumexp and entropy close.
-#[test]
 fn top_k_matches_host() {
-    let Some(ctx) = ctx() else { return };
+    let ctx = ctx();
     let mut rng = Rng(49);
     for (vocab, k) in [(262_144, 40), (1000, 1), (300, 64), (5, 8)] {
         let mut logits: Vec<f32> = (0..vocab).map(|_| (rng.f32() * 8.0).round() / 2.0).collect();
@@ -706,3 +669,34 @@ fn top_k_matches_host() {
         assert!((got.entropy - want.entropy).abs() < 1e-3 * want.entropy.abs().max(1.0), "entropy {} vs {}", got.entropy, want.entropy);
     }
 }
+
+/// This module's tests, run by `main.rs`.
+pub const TESTS: &[(&str, fn())] = &[
+    ("kernels::matvec_q8_0_equals_cpu", matvec_q8_0_equals_cpu),
+    ("kernels::matvec_q5_0_equals_cpu", matvec_q5_0_equals_cpu),
+    ("kernels::matvec_q4_k_equals_cpu", matvec_q4_k_equals_cpu),
+    ("kernels::matvec_q6_k_equals_cpu", matvec_q6_k_equals_cpu),
+    ("kernels::matvec_splits_more_rows_than_one_dispatch_dimension_holds", matvec_splits_more_rows_than_one_dispatch_dimension_holds),
+    ("kernels::contraction_probe_gives_one_of_the_two_roundings", contraction_probe_gives_one_of_the_two_roundings),
+    ("kernels::rmsnorm_equals_cpu", rmsnorm_equals_cpu),
+    ("kernels::shape_errors_are_typed_not_panics", shape_errors_are_typed_not_panics),
+    ("kernels::matvec_throughput_report", matvec_throughput_report),
+    ("kernels::rope_matches_cpu", rope_matches_cpu),
+    ("kernels::gated_activations_match_cpu", gated_activations_match_cpu),
+    ("kernels::add_is_exact", add_is_exact),
+    ("kernels::softmax_matches_cpu", softmax_matches_cpu),
+    ("kernels::attention_matches_cpu", attention_matches_cpu),
+    ("kernels::embed_matches_cpu_exactly", embed_matches_cpu_exactly),
+    ("kernels::new_op_shape_errors_are_typed", new_op_shape_errors_are_typed),
+    ("kernels::matvec_q4_0_equals_cpu", matvec_q4_0_equals_cpu),
+    ("kernels::matvec_q4_1_equals_cpu", matvec_q4_1_equals_cpu),
+    ("kernels::matvec_f16_matches_reference", matvec_f16_matches_reference),
+    ("kernels::matvec_f32_matches_reference", matvec_f32_matches_reference),
+    ("kernels::matvec_single_row_equals_its_row_in_a_batch", matvec_single_row_equals_its_row_in_a_batch),
+    ("kernels::add_bias_is_exact", add_bias_is_exact),
+    ("kernels::kv_store_rounds_exactly_like_half", kv_store_rounds_exactly_like_half),
+    ("kernels::quantize_q8_0_matches_cpu_rounding", quantize_q8_0_matches_cpu_rounding),
+    ("kernels::quantize_q8_1_matches_candle", quantize_q8_1_matches_candle),
+    ("kernels::quantize_q8_k_matches_candle", quantize_q8_k_matches_candle),
+    ("kernels::top_k_matches_host", top_k_matches_host),
+];

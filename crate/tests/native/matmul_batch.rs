@@ -1,6 +1,6 @@
 //! Candle's batched (prefill) and single-row (decode) quantized matmuls must agree row by row.
 
-mod common;
+use crate::common;
 
 use tutor_runtime::forward::cpu::matmul::matmul;
 use tutor_runtime::forward::weights::Loader;

@@ -1,6 +1,6 @@
 //! The `tutor` command line, run as a process.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
@@ -55,6 +55,11 @@ fn bad_arguments_are_reported() {
     assert!(!ok && stderr.contains("/nonexistent.gguf"), "{stderr}");
     let (ok, _, stderr) = tutor(&["bench", "--model", "x", "--threads", "many"]);
     assert!(!ok && stderr.contains("--threads"), "{stderr}");
+    // A misspelt option is an error naming it, not silently ignored.
+    let (ok, _, stderr) = tutor(&["run", "--model", "x", "--max-token", "5"]);
+    assert!(!ok && stderr.contains("--max-token"), "{stderr}");
+    let (ok, _, stderr) = tutor(&["run", "--model", "x", "--question", "q", "--prompt", "p"]);
+    assert!(!ok && stderr.contains("cannot be used with"), "{stderr}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! tokenizer's ids, the chat template's rendering and the first greedy tokens of chat-templated
 //! questions; and conversations that reuse the KV cache.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use tutor_runtime::load::shards::FileShards;
