@@ -22,3 +22,22 @@ fn round_away(v: f32) -> f32 {
     let t = trunc(v);
     return select(t, t + sign(v), abs(v - t) >= 0.5);
 }
+
+// One block of 32 at `off` as ggml's Q8_0/Q8_1 quantizers compute it: d = max|x| / 127,
+// q = round(x * (1 / d)) half away from zero with the unrounded d; the q are written over
+// out[off..off + 32]. Returns (d unrounded, Σ q) — Q8_1 also stores the sum.
+fn quantize_block_32(off: u32) -> vec2<f32> {
+    var amax = 0.0;
+    for (var j = 0u; j < 32u; j++) {
+        amax = max(amax, abs(x[off + j]));
+    }
+    let scale = div_rn(amax, 127.0);
+    let inv = select(0.0, div_rn(1.0, scale), scale != 0.0);
+    var sum = 0.0;
+    for (var j = 0u; j < 32u; j++) {
+        let q = round_away(x[off + j] * inv);
+        out[off + j] = q;
+        sum += q;
+    }
+    return vec2<f32>(scale, sum);
+}

@@ -10,15 +10,6 @@ fn quantize_q8_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     if (b >= params.blocks) {
         return;
     }
-    let off = b * 32u;
-    var amax = 0.0;
-    for (var j = 0u; j < 32u; j++) {
-        amax = max(amax, abs(x[off + j]));
-    }
-    let scale = div_rn(amax, 127.0);
-    let inv = select(0.0, div_rn(1.0, scale), scale != 0.0);
-    for (var j = 0u; j < 32u; j++) {
-        out[off + j] = round_away(x[off + j] * inv);
-    }
-    out[params.blocks * 32u + b] = round_f16(scale);
+    let ds = quantize_block_32(b * 32u);
+    out[params.blocks * 32u + b] = round_f16(ds.x);
 }

@@ -12,20 +12,8 @@ fn quantize_q8_1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     if (b >= params.blocks) {
         return;
     }
-    let off = b * 32u;
-    var amax = 0.0;
-    for (var j = 0u; j < 32u; j++) {
-        amax = max(amax, abs(x[off + j]));
-    }
-    let scale = div_rn(amax, 127.0);
-    let inv = select(0.0, div_rn(1.0, scale), scale != 0.0);
-    var sum = 0.0;
-    for (var j = 0u; j < 32u; j++) {
-        let q = round_away(x[off + j] * inv);
-        out[off + j] = q;
-        sum += q;
-    }
-    let d = round_f16(scale);
+    let ds = quantize_block_32(b * 32u);
+    let d = round_f16(ds.x);
     out[params.blocks * 32u + b] = d;
-    out[params.blocks * 33u + b] = round_f16(round_f16(sum) * d);
+    out[params.blocks * 33u + b] = round_f16(round_f16(ds.y) * d);
 }
