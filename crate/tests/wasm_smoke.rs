@@ -1,6 +1,6 @@
 //! Browser smoke tests for the wasm32 build (headless Chromium via wasm-bindgen-test-runner).
 //!
-//! Run: `cd crate && CHROMEDRIVER=/usr/bin/chromedriver cargo test --target wasm32-unknown-unknown --no-default-features --test wasm_smoke`
+//! Run: `cd crate && CHROMEDRIVER=/usr/bin/chromedriver CARGO_PROFILE_RELEASE_LTO=thin cargo test --release --target wasm32-unknown-unknown --no-default-features --test wasm_smoke`
 //! (browser flags come from `crate/webdriver.json`).
 #![cfg(target_arch = "wasm32")]
 
@@ -264,7 +264,7 @@ async fn gpu_kernels_run_on_browser_webgpu() {
         let xs = &x[..2 * cols];
         let got = matvec_async(&ctx, &gm, xs, 2).await.expect("matvec");
         // The CPU's kernel: activations rounded to 8 bits per block, ggml's integer dot
-        // products. Natively (llvmpipe) the GPU equals it bit for bit (gpu_kernels.rs); here
+        // products. Natively (llvmpipe) the GPU equals it bit for bit (gpu/kernels.rs); here
         // the wasm build of the CPU kernel sums in its own (simd128) order and SwiftShader
         // compiles the WGSL its own way, so the budget is f32 summation noise: measured
         // NMSE 1.5e-14 for Q8_0.
@@ -337,6 +337,9 @@ async fn tiny_model_generates_on_webgpu_like_the_cpu() {
                     tokens.push(t as u32);
                 }
             }
+            // Still on that backend after the answer: a kernel the browser's shader compiler
+            // rejects would fall back to the CPU mid-answer and still give the CPU's tokens.
+            assert_eq!(e.backend().unwrap(), backend, "{arch:?} fell back mid-answer: {:?}", e.cpu_reason().unwrap());
             runs.push(tokens);
         }
         assert!(!runs[0].is_empty(), "{arch:?}: {:?}", runs[0]);

@@ -87,6 +87,8 @@ for (let i = 0; i < reps; i++) {
     const p = await page(ctx, servers.plain.url);
     const w = await p.evaluate(([m, q]) => window.benchOursFirstToken(m, q, 'gpu'), ['/models/gemma/manifest.json', QUESTION]);
     const g = await p.evaluate(([pr, n]) => window.benchOursGen(pr, n), [PROMPT, N_GPU]);
+    // The backend that answered, not the one loaded: a GPU failing mid-answer continues on the CPU.
+    if (w.backend !== 'gpu' || g.backend !== 'gpu') throw new Error(`asked for WebGPU, answered on ${g.backend} (loaded on ${w.backend}): the GPU path fell back to the CPU`);
     // The same greedy tokens as the CPU path (first ones; later ones may diverge where two logits nearly tie).
     const cpuTokens = ours.gen[0].tokens;
     let agree = 0;

@@ -55,7 +55,9 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     let s_off = job * params.positions;
 
     // Scores and their maximum.
-    var m = -3.4028235e38;
+    // -f32::MAX exactly, as a hex literal: Tint rejects the decimal -3.4028235e38 (its exact
+    // value lies past f32::MAX before rounding); naga accepts both.
+    var m = -0x1.fffffep+127f;
     for (var j = lo + lid; j <= p; j += WG) {
         let k_off = j * kv_dim + kvh * hd;
         // Lanes 0..3 and 4..7 of each 8 dimensions, then the tail in order (head_dim % 8).

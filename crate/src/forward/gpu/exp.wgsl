@@ -16,7 +16,10 @@ fn expf(x: f32) -> f32 {
         return 0.0;
     }
     if (x > 88.0) {
-        return bitcast<f32>(0x7f800000u);
+        // +inf, through a variable: as a constant expression Chrome's shader compiler
+        // (Tint) rejects it ("value inf cannot be represented as 'f32'"); naga accepts both.
+        var inf_bits = 0x7f800000u;
+        return bitcast<f32>(inf_bits);
     }
     let n = round(x * EXP_INV_LN2_32);
     // r = x - n ln2/32 as r_hi + r_lo (TwoSum, then a fast two-sum).

@@ -26,7 +26,9 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         return;
     }
     let off = row * params.len;
-    var m = -3.4028235e38;
+    // -f32::MAX exactly, as a hex literal: Tint rejects the decimal -3.4028235e38 (its exact
+    // value lies past f32::MAX before rounding); naga accepts both.
+    var m = -0x1.fffffep+127f;
     for (var i = lid; i < params.len; i += WG) {
         m = max(m, x[off + i]);
     }

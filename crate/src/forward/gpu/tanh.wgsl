@@ -23,7 +23,10 @@ fn expm1f(x_in: f32) -> f32 {
             return -1.0;
         }
         if (hx > 0x42b17217u) {
-            return bitcast<f32>(0x7f800000u);
+            // +inf, through a variable: as a constant expression Chrome's shader compiler
+            // (Tint) rejects it ("value inf cannot be represented as 'f32'"); naga accepts both.
+            var inf_bits = 0x7f800000u;
+            return bitcast<f32>(inf_bits);
         }
     }
     var k = 0;
