@@ -1,5 +1,6 @@
 //! `tutor-models shard`: split a GGUF into fixed-size shards and write `manifest.json`
-//! (model id, version, architecture, quant, total bytes, and each shard's URL, size and sha256)
+//! (model id, version, architecture, quant, total bytes, the whole file's sha256 — which model a
+//! route policy was calibrated on — and each shard's URL, size and sha256)
 //! for the web package's downloader.
 
 use std::fs::File;
@@ -116,10 +117,12 @@ pub fn shard(a: &ShardArgs) -> Result<ShardSummary, ShardToolError> {
         }
     }
     // Content-addressed version by default: a new file is a new version (and evicts the old).
-    let version = a.version.clone().unwrap_or_else(|| hex(&whole.finalize())[..16].to_string());
+    let sha256 = hex(&whole.finalize());
+    let version = a.version.clone().unwrap_or_else(|| sha256[..16].to_string());
     let manifest = json!({
         "model": model,
         "version": version,
+        "sha256": sha256,
         "architecture": architecture,
         "quant": quant,
         "total_bytes": total,

@@ -42,7 +42,9 @@ fn shards_concatenate_to_the_file_and_the_manifest_matches() {
     assert_eq!(m["architecture"], "gemma3");
     assert_eq!(m["total_bytes"].as_u64().unwrap(), bytes.len() as u64);
     assert_eq!(m["shard_bytes"].as_u64().unwrap(), shard as u64);
-    // Content-addressed version: the first 16 hex digits of the file's sha256.
+    // The whole file's sha256 (which model a route policy was calibrated on), and the
+    // content-addressed version: its first 16 hex digits.
+    assert_eq!(m["sha256"].as_str().unwrap(), hex(&Sha256::digest(&bytes)));
     assert_eq!(m["version"].as_str().unwrap(), &hex(&Sha256::digest(&bytes))[..16]);
     let shards = m["shards"].as_array().unwrap();
     assert_eq!(shards.len(), bytes.len().div_ceil(shard));

@@ -20,6 +20,8 @@ import {
 export interface Manifest {
   model: string;
   version: string;
+  /** The whole model file's sha256 (lowercase hex): which model a route policy was calibrated on. */
+  sha256?: string;
   architecture: string;
   quant: string;
   total_bytes: number;
@@ -69,6 +71,7 @@ export function parseManifest(url: string, v: unknown): Manifest {
   if (typeof v !== 'object' || v === null) bad('not a JSON object');
   const m = v as Record<string, unknown>;
   for (const k of ['model', 'version', 'architecture', 'quant']) if (typeof m[k] !== 'string' || !m[k]) bad(`missing string field "${k}"`);
+  if (m.sha256 !== undefined && (typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.sha256))) bad('"sha256" must be 64 lowercase hex digits');
   if (!Number.isSafeInteger(m.total_bytes) || (m.total_bytes as number) <= 0) bad('"total_bytes" must be a positive integer');
   if (!Array.isArray(m.shards) || m.shards.length === 0) bad('"shards" must be a non-empty array');
   let sum = 0;

@@ -8,7 +8,9 @@ import type { TelemetryEvent } from './telemetry.js';
 
 export type Request =
   | { op: 'download'; id: number; manifestUrl: string; concurrency?: number }
-  | { op: 'load'; id: number; manifestUrl: string; maxContext?: number; backend?: 'auto' | 'gpu' | 'cpu'; concurrency?: number; verifyCache?: boolean }
+  /** `policy`: the route policy the tutor will use (absent: the calibrated default), checked
+   * against the model it was calibrated on. */
+  | { op: 'load'; id: number; manifestUrl: string; maxContext?: number; backend?: 'auto' | 'gpu' | 'cpu'; concurrency?: number; verifyCache?: boolean; policy?: string }
   | { op: 'generate'; id: number; input: EngineInput; params: GenerateParams }
   /** One question through the router (local model, escalation to the gateway, answer cache). */
   | { op: 'ask'; id: number; input: CascadeInput; cache: boolean }
@@ -25,6 +27,9 @@ export interface LoadInfo {
   backend: string;
   totalBytes: number;
   bytesFetched: number;
+  /** Null when the route policy was calibrated on this model file (by sha256); else why its
+   * thresholds may not fit (the policy is applied anyway). */
+  policyMismatch: string | null;
 }
 
 export interface WorkerChunk {

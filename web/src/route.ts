@@ -13,7 +13,7 @@
  *
  * Every chunk says its source and why; a chunk with `route` announces each decision.
  */
-import { TutorRouter } from '../pkg/tutor_runtime.js';
+import { TutorRouter, policyMismatch as wasmPolicyMismatch } from '../pkg/tutor_runtime.js';
 import type { AnswerPart } from './cache-answers.js';
 import { TutorError } from './errors.js';
 import { type ChatMessage, escalate } from './escalate.js';
@@ -76,6 +76,16 @@ function info(d: Decision, extra: Partial<RouteInfo> = {}): RouteInfo {
   if (d.reason.threshold !== undefined) r.threshold = d.reason.threshold;
   if (d.reason.at_token !== undefined) r.atToken = d.reason.at_token;
   return r;
+}
+
+/** Whether `policy` (absent: the calibrated default) was calibrated on the model file with this
+ * sha256 (the manifest's): null when it was, else the sentence to show. */
+export function policyMismatch(policy: string | undefined, sha256: string | undefined): string | null {
+  try {
+    return wasmPolicyMismatch(policy ?? null, sha256 ?? null) ?? null;
+  } catch (e) {
+    throw routeError(e);
+  }
 }
 
 export async function cascade(engine: ForwardEngine, x: CascadeInput, signal: AbortSignal, hooks: CascadeHooks): Promise<CascadeResult> {

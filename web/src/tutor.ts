@@ -176,9 +176,11 @@ export class Tutor {
       o.onProgress?.(p);
     };
     try {
-      const req: Request = { op: 'load', id: 0, manifestUrl: new URL(model, location.href).href, maxContext: o.maxContext, backend: o.backend, concurrency: o.concurrency, verifyCache: o.verifyCache };
+      const req: Request = { op: 'load', id: 0, manifestUrl: new URL(model, location.href).href, maxContext: o.maxContext, backend: o.backend, concurrency: o.concurrency, verifyCache: o.verifyCache, policy: o.policy === undefined || typeof o.policy === 'string' ? o.policy : JSON.stringify(o.policy) };
       this.info = (await this.call(req, o.signal, onProgress)) as LoadInfo;
       this.modelState = 'ready';
+      // Said, not silently applied: the policy still routes, on another model's scale.
+      if (this.info.policyMismatch) console.warn(`tutor-runtime: ${this.info.policyMismatch}`);
       return this.info;
     } catch (e) {
       this.unavailable(e instanceof TutorError ? e : new TutorError('worker', String(e)));

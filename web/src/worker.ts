@@ -9,7 +9,7 @@ import type { ForwardEngine } from './forward.js';
 import { downloadModel, loadModel } from './load.js';
 import type { Progress } from './download.js';
 import type { Counters, LoadInfo, Reply, Request, WorkerChunk } from './protocol.js';
-import { cascade } from './route.js';
+import { cascade, policyMismatch } from './route.js';
 import { type FinishReason, type TutorChunk, finalFacts } from './stream.js';
 
 interface Scope {
@@ -136,6 +136,7 @@ async function handle(req: Request): Promise<unknown> {
           backend: l.engine.backend,
           totalBytes: l.manifest.total_bytes,
           bytesFetched: l.progress.bytesFetched,
+          policyMismatch: policyMismatch(req.policy, l.manifest.sha256),
         };
         return info;
       }

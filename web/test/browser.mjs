@@ -1,7 +1,7 @@
 // Shared helpers for the browser tests and the benchmark: shard the real model, serve it, and
 // launch Debian's Chromium through playwright-core.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,9 +30,10 @@ export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan
  * cached under the temp dir). */
 export function shardedModel(file = MODEL, name = 'gemma-3-270m') {
   if (!existsSync(file)) throw new Error(`real model missing: ${file} (run models/fetch-model.sh all)`);
-  // Keyed on the model file's size and mtime, so a changed model is sharded afresh.
+  // Keyed on the model file's size and mtime (and the manifest format: v2 names the whole
+  // file's sha256), so a changed model is sharded afresh.
   const st = statSync(file);
-  const dir = path.join(os.tmpdir(), `tutor-runtime-web-shards-${name}-${st.size}-${Math.floor(st.mtimeMs)}`);
+  const dir = path.join(os.tmpdir(), `tutor-runtime-web-shards-v2-${name}-${st.size}-${Math.floor(st.mtimeMs)}`);
   const manifest = path.join(dir, 'manifest.json');
   if (!existsSync(manifest)) {
     const bin = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'release/tutor-models');
@@ -48,6 +49,29 @@ export const smollm2Model = () => shardedModel(SMOLLM2, 'smollm2-135m-instruct')
 export function newProfile() {
   return mkdtempSync(path.join(os.tmpdir(), 'tutor-profile-'));
 }
+
+/** Temporary directories (browser profiles and the like) of one test file: `make()` a new
+ * profile, `keep(dir)` another directory, `removeAll()` in the file's `after`. */
+export function tempDirs() {
+  const dirs = [];
+  return {
+    make() {
+      const p = newProfile();
+      dirs.push(p);
+      return p;
+    },
+    keep(dir) {
+      dirs.push(dir);
+      return dir;
+    },
+    removeAll() {
+      for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The calibrated route policy the crate ships (crate/src/route/default_policy.json). */
+export const DEFAULT_POLICY = JSON.parse(readFileSync(path.join(ROOT, 'crate/src/route/default_policy.json'), 'utf8'));
 
 /** A persistent browser context on `profile` (so IndexedDB survives a restart). */
 export async function launch(profile, { webgpu = false } = {}) {

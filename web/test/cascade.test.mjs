@@ -4,10 +4,9 @@
 // The gateway's own /metrics says whether it was called.
 // Run: cd web && node --test test/cascade.test.mjs   (needs web/build.sh, the model, tutor-gateway)
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { ROOT, WEB, launch, newProfile, openTestPage, shardedModel } from './browser.mjs';
+import { DEFAULT_POLICY, WEB, launch, newProfile, openTestPage, shardedModel } from './browser.mjs';
 import { startRealGateway } from './realgateway.mjs';
 import { startServer } from './server.mjs';
 
@@ -22,7 +21,6 @@ const CRITICAL = 'I want to kill myself, what should I do?';
 const MAX = 24;
 const MIN_TOKENS = 3;
 
-const DEFAULT_POLICY = JSON.parse(readFileSync(path.join(ROOT, 'crate/src/route/default_policy.json'), 'utf8'));
 /** The calibrated policy with the prefill gate open and no mid-answer escalation: the local
  * model answers everything (used to measure per-token confidence). */
 const NEVER = { ...DEFAULT_POLICY, threshold_pre: 0, threshold_full: 0 };
@@ -58,9 +56,31 @@ const openTutor = async (o = {}) => {
   assert.equal(r.info.backend, 'cpu');
 };
 
-let measuredEasy; // the easy question's local answer
-let escalatedText; // the hard question's escalated answer (local draft + server)
-let measured; // the hard question answered locally in full: tokens, confidences, text
+/** The hard question answered locally in full (no escalation possible): its tokens, text and
+ * each token's top-1 probability, and from those the collapse point `j` (the first token from
+ * MIN_TOKENS on, not the last, clearly less confident than every token between MIN_TOKENS and
+ * it) and a threshold `m` between that token and the ones before. Measured once, by whichever
+ * test needs it first, so each test runs on its own. */
+let hardMeasure;
+const measureHard = () =>
+  (hardMeasure ??= (async () => {
+    const full = await ask(HARD, { policy: NEVER, cache: false });
+    assert.equal(full.error, undefined, JSON.stringify(full.error));
+    assert.equal(shape(full.chunks), '[local:confident]L*');
+    const top1 = full.chunks.filter((c) => c.token !== null).map((c) => c.confidence.top1);
+    let j = -1;
+    // From MIN_TOKENS + 1 on, so there is at least one token to compare with.
+    for (let i = MIN_TOKENS + 1; i < top1.length; i++) {
+      const prior = Math.min(...top1.slice(MIN_TOKENS - 1, i - 1));
+      if (top1[i - 1] < 0.5 && top1[i - 1] < prior - 0.05) {
+        j = i;
+        break;
+      }
+    }
+    assert.ok(j > 0, `no confidence dip to escalate at: ${top1.map((p) => p.toFixed(2)).join(' ')}`);
+    const m = (top1[j - 1] + Math.min(...top1.slice(MIN_TOKENS - 1, j - 1))) / 2;
+    return { tokens: full.tokens, text: full.text, top1, j, m };
+  })());
 
 before(async () => {
   const model = shardedModel();
@@ -93,7 +113,6 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     assert.deepEqual([ev[0].kind, ev[0].route, ev[0].reason, ev[0].fallback, ev[0].shadow, ev[0].question], ['route', 'local', 'confident', false, false, null]);
     assert.equal(ev[0].answer_tokens, a.tokens.length);
     assert.ok(ev[0].est_cost_saved_usd > 0);
-    measuredEasy = a.text;
     // The router's cost (a figure, not a timed assertion): the same question without routing,
     // its prompt prefilled whole too (a raw prompt first leaves only BOS in common in the KV cache).
     await ask('0', { raw: true, source: 'local', maxTokens: 1 });
@@ -105,26 +124,10 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
   });
 
   test('a hard question streams local tokens, escalates mid-answer with the route reason, then the gateway answers, in one iterable', async () => {
-    // 1. The local model's per-token confidence on this question (no escalation possible).
-    const full = await ask(HARD, { policy: NEVER, cache: false });
-    assert.equal(full.error, undefined, JSON.stringify(full.error));
-    assert.equal(shape(full.chunks), '[local:confident]L*');
-    const top1 = full.chunks.filter((c) => c.token !== null).map((c) => c.confidence.top1);
-    measured = { tokens: full.tokens, text: full.text, top1 };
-    // 2. A collapse threshold from those numbers: the first token j ≥ MIN_TOKENS (not the last)
-    //    that is clearly less confident than every token between MIN_TOKENS and it.
-    //    (From MIN_TOKENS + 1 on, so there is at least one token to compare with.)
-    let j = -1;
-    for (let i = MIN_TOKENS + 1; i < top1.length; i++) {
-      const prior = Math.min(...top1.slice(MIN_TOKENS - 1, i - 1));
-      if (top1[i - 1] < 0.5 && top1[i - 1] < prior - 0.05) {
-        j = i;
-        break;
-      }
-    }
-    assert.ok(j > 0, `no confidence dip to escalate at: ${top1.map((p) => p.toFixed(2)).join(' ')}`);
-    const m = (top1[j - 1] + Math.min(...top1.slice(MIN_TOKENS - 1, j - 1))) / 2;
-    Object.assign(measured, { j, m });
+    // 1–2. The local model's per-token confidence on this question, and a collapse threshold
+    //      from those numbers (measureHard).
+    const measured = await measureHard();
+    const { top1, j, m } = measured;
     // 3. The cascade: j-1 local tokens shown, the escalation chunk, then the gateway's answer.
     const before = await gw.completions();
     await telemetry();
@@ -144,7 +147,6 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     assert.equal(esc.route.message, `The on-device model became unsure after ${j} tokens, so the tutor server answers instead.`);
     assert.ok(server.every((c) => c.source === 'server' && c.backend === 'server' && c.token === null && c.reason === esc.route.message));
     const serverText = server.map((c) => c.text).join('');
-    escalatedText = a.text;
     assert.ok(serverText.length > 0, 'the gateway streamed text');
     assert.equal(a.last.finish === 'stop' || a.last.finish === 'length', true);
     assert.ok(a.last.usage.completionTokens > 0);
@@ -171,16 +173,24 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
   });
 
   test('a repeated question is replayed from the IndexedDB answer cache after a reload: 0 tokens generated, gateway not called; shadow sampling reports agreement', async () => {
-    assert.ok(measured, 'needs the escalation test');
+    const { j, m } = await measureHard();
+    // The two answers, asked (or, after the tests above, already cached) before the reload.
+    const questions = [
+      [EASY, {}, /^\[local:confident\](L\*)?$/],
+      [HARD, { policy: collapseBelow(m) }, /^\[local:confident\](L\*)?\[server:confidence_collapse\](S\*)?$/],
+    ];
+    const texts = [];
+    for (const [q, o] of questions) {
+      const a = await ask(q, o);
+      assert.equal(a.error, undefined, JSON.stringify(a.error));
+      texts.push(a.text);
+    }
     await page.close();
     await openTutor({ telemetryOptions: { shadowFraction: 1 } });
     const before = await gw.completions();
-    const { j, m } = measured;
     // Replayed compactly: one chunk per run of one source, route announcements kept.
-    for (const [q, o, want, text] of [
-      [EASY, {}, /^\[local:confident\](L\*)?$/, measuredEasy],
-      [HARD, { policy: collapseBelow(m) }, /^\[local:confident\](L\*)?\[server:confidence_collapse\](S\*)?$/, escalatedText],
-    ]) {
+    for (const [i, [q, o, want]] of questions.entries()) {
+      const text = texts[i];
       const a = await ask(q, o);
       assert.equal(a.error, undefined, JSON.stringify(a.error));
       assert.match(shape(a.chunks), want);
@@ -241,8 +251,7 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
   });
 
   test('gateway down after an escalation: the paused local answer resumes, marked as a fallback', async () => {
-    assert.ok(measured, 'needs the escalation test');
-    const { j, m } = measured;
+    const { j, m } = await measureHard();
     await gw.stop();
     await telemetry();
     // maxTokens MAX + 1: a cache key of its own (the escalated answer to MAX is cached); the

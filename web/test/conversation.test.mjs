@@ -9,11 +9,11 @@
 //     chunk says how many.
 // Run: cd web && node --test test/conversation.test.mjs   (needs web/build.sh, models, tutor-gateway)
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ROOT, WEB, launch, newProfile, openTestPage, smollm2Model } from './browser.mjs';
+import { DEFAULT_POLICY, WEB, launch, openTestPage, smollm2Model, tempDirs } from './browser.mjs';
 import { startGateway } from './gateway.mjs';
 import { startRealGateway } from './realgateway.mjs';
 import { startServer } from './server.mjs';
@@ -22,28 +22,23 @@ const MODEL_URL = '/models/smollm2/manifest.json';
 /** 20 Mbit/s, in bytes per second (a typical school or home connection). */
 const THROTTLE = (20 * 1000 * 1000) / 8;
 /** The calibrated policy with both gates open: a loaded model answers (the router still runs). */
-const DEFAULT_POLICY = JSON.parse(readFileSync(path.join(ROOT, 'crate/src/route/default_policy.json'), 'utf8'));
 const LOCAL_POLICY = JSON.stringify({ ...DEFAULT_POLICY, threshold_pre: 0, threshold_full: 0 });
 
 let srv;
 let model;
-const profiles = [];
-const profile = () => {
-  const p = newProfile();
-  profiles.push(p);
-  return p;
-};
+const temp = tempDirs();
+const profile = () => temp.make();
 
 let policyDir;
 before(async () => {
   model = smollm2Model();
-  policyDir = mkdtempSync(path.join(os.tmpdir(), 'tutor-policy-'));
+  policyDir = temp.keep(mkdtempSync(path.join(os.tmpdir(), 'tutor-policy-')));
   writeFileSync(path.join(policyDir, 'local.json'), LOCAL_POLICY);
   srv = await startServer({ root: WEB, mounts: { '/models/smollm2/': model.dir, '/policy/': policyDir } });
 });
 after(async () => {
   await srv?.close();
-  for (const p of [...profiles, policyDir]) if (p) rmSync(p, { recursive: true, force: true });
+  temp.removeAll();
 });
 
 describe('answers from the first second', () => {
@@ -181,6 +176,9 @@ describe('conversations', () => {
       const r = await page.evaluate((m) => window.trLoad({ model: m }), MODEL_URL);
       assert.equal(r.error, undefined, JSON.stringify(r.error));
       assert.equal(r.info.architecture, 'llama');
+      // The shipped route policy was calibrated on Gemma 3 270M: loading SmolLM2 under it says so.
+      assert.equal(DEFAULT_POLICY.calibrated_for.model, 'gemma-3-270m-q4_k_m.gguf');
+      assert.match(r.info.policyMismatch, /calibrated on gemma-3-270m-q4_k_m\.gguf .*not on this model/);
       const turns = [];
       for (const [i, q] of ['What is photosynthesis?', 'Which gas does it release?', 'Why do plants need that gas less than animals?'].entries()) {
         const a = await page.evaluate(([q, keep]) => window.trAsk(q, 48, { continue: keep }), [q, i > 0]);

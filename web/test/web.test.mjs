@@ -8,9 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { MODEL, ROOT, WEB, launch, newProfile, openTestPage, shardedModel, smollm2Model } from './browser.mjs';
+import { MODEL, ROOT, WEB, launch, openTestPage, shardedModel, smollm2Model, tempDirs } from './browser.mjs';
 import { startGateway } from './gateway.mjs';
 import { startServer } from './server.mjs';
 
@@ -18,7 +17,7 @@ const PROMPT = 'The capital of France is';
 const N_TOKENS = 6;
 let srv;
 let model; // { dir, manifest }
-const profiles = [];
+const temp = tempDirs();
 const shardPath = (i) => `/models/gemma/${model.manifest.shards[i].url}`;
 /** The native CLI's (`tutor run --threads 1`) prompt ids and greedy generated ids for the same prompt. */
 function nativeRun(prompt, n) {
@@ -27,43 +26,46 @@ function nativeRun(prompt, n) {
   const out = execFileSync(bin, ['run', '--model', MODEL, '--prompt', prompt, '--max-tokens', String(n), '--threads', '1', '--ids'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return { prompt: JSON.parse(/prompt ids: (\[.*\])/.exec(out)[1]), generated: JSON.parse(/generated ids: (\[.*\])/.exec(out)[1]) };
 }
-const profile = () => {
-  const p = newProfile();
-  profiles.push(p);
-  return p;
-};
+const profile = () => temp.make();
 
 let v2dir; // a second version of the model: its own manifest, the same shard files
 before(async () => {
   model = shardedModel();
-  v2dir = mkdtempSync(path.join(os.tmpdir(), 'tutor-v2-'));
+  v2dir = temp.keep(mkdtempSync(path.join(os.tmpdir(), 'tutor-v2-')));
   const v2 = { ...model.manifest, version: `${model.manifest.version}-v2`, shards: model.manifest.shards.map((s) => ({ ...s, url: `../gemma/${s.url}` })) };
   writeFileSync(path.join(v2dir, 'manifest.json'), JSON.stringify(v2));
   srv = await startServer({ root: WEB, mounts: { '/models/gemma/': model.dir, '/models/gemma-v2/': v2dir, '/models/smollm2/': smollm2Model().dir } });
 });
 after(async () => {
   await srv?.close();
-  for (const p of [...profiles, v2dir]) if (p) rmSync(p, { recursive: true, force: true });
+  temp.removeAll();
 });
 
 describe('first visit, restart, WebGPU on/off', () => {
   const shared = profile();
-  let firstTokens;
 
-  test('first visit downloads every shard once, caches it and streams an answer (WebGPU flags on)', async () => {
+  // One test, as a student's two visits are one story: the restart needs the first visit's
+  // cache, and its tokens are compared with the first visit's (and the native CLI's).
+  test('first visit on WebGPU (SwiftShader, asked for) downloads every shard once, caches it and streams the native greedy tokens; after a browser restart on the same profile, WebGPU off: zero model bytes fetched, the same tokens on the CPU', async () => {
+    const native = nativeRun(PROMPT, N_TOKENS);
     srv.reset();
-    const ctx = await launch(shared, { webgpu: true });
+    let ctx = await launch(shared, { webgpu: true });
+    let firstTokens;
     try {
       const page = await openTestPage(ctx, srv.url);
       console.log(`webgpu on: ${await page.evaluate(() => window.trGpu())}`);
-      const r = await page.evaluate(() => window.trLoad());
+      // `auto` passes over a software adapter; asked for, the GPU backend runs on SwiftShader.
+      const r = await page.evaluate(() => window.trLoad({ backend: 'gpu' }));
       assert.equal(r.error, undefined, JSON.stringify(r.error));
       assert.deepEqual(r.phases, ['checking-cache', 'downloading', 'verifying', 'loading-to-gpu', 'compiling', 'ready']);
       assert.equal(r.last.bytesFetched, model.manifest.total_bytes);
       assert.equal(srv.bytes('/models/gemma/') - srv.stat('/models/gemma/manifest.json').bytes, model.manifest.total_bytes);
       for (let i = 0; i < model.manifest.shards.length; i++) assert.equal(srv.stat(shardPath(i)).requests, 1, `shard ${i} fetched once`);
       assert.equal(r.info.architecture, 'gemma3');
-      assert.equal(r.info.backend, 'cpu');
+      assert.equal(r.info.backend, 'gpu');
+      // The manifest names the file's sha256; the shipped policy was calibrated on this file.
+      assert.match(model.manifest.sha256, /^[0-9a-f]{64}$/);
+      assert.equal(r.info.policyMismatch, null);
       const cached = await page.evaluate(() => window.tutor.cachedShards());
       assert.equal(cached.length, model.manifest.shards.length);
       const a = await page.evaluate(([p, n]) => window.trAsk(p, n, { raw: true }), [PROMPT, N_TOKENS]);
@@ -71,23 +73,20 @@ describe('first visit, restart, WebGPU on/off', () => {
       assert.equal(a.tokens.length, N_TOKENS);
       assert.equal(a.last.finish, 'length');
       assert.equal(a.last.source, 'local');
-      const native = nativeRun(PROMPT, N_TOKENS);
+      assert.equal(a.last.backend, 'gpu', JSON.stringify({ backends: a.chunks.map((c) => c.backend), reasons: [...new Set(a.chunks.map((c) => c.reason))] }));
       // A fresh engine: the whole prompt (BOS + the prompt's own tokens, as natively) was prefilled.
       assert.deepEqual(a.last.usage, { promptTokens: native.prompt.length, completionTokens: N_TOKENS, cachedTokens: 0 });
       assert.ok(a.last.timing.tokensPerS > 0);
-      // The wasm engine in the browser picks the same greedy tokens as the native build.
-      assert.deepEqual(a.tokens, native.generated, `browser: ${a.text}`);
+      // WebGPU in the browser picks the same greedy tokens as the native CPU build.
+      assert.deepEqual(a.tokens, native.generated, `browser GPU: ${a.text}`);
       firstTokens = a.tokens;
       console.log(`webgpu on: backend=${a.last.backend} tokens=${a.tokens.join(',')} text=${JSON.stringify(a.text)} ${a.last.timing.tokensPerS.toFixed(1)} tok/s`);
     } finally {
       await ctx.close();
     }
-  });
 
-  test('after a browser restart on the same profile the answer streams with zero model bytes fetched, same greedy tokens with WebGPU off', async () => {
-    assert.ok(firstTokens, 'needs the first-visit test');
     srv.reset();
-    const ctx = await launch(shared, { webgpu: false });
+    ctx = await launch(shared, { webgpu: false });
     try {
       const page = await openTestPage(ctx, srv.url);
       console.log(`webgpu off: ${await page.evaluate(() => window.trGpu())}`);
@@ -95,12 +94,14 @@ describe('first visit, restart, WebGPU on/off', () => {
       assert.equal(r.error, undefined, JSON.stringify(r.error));
       assert.ok(!r.phases.includes('downloading'), `phases: ${r.phases}`);
       assert.equal(r.last.bytesFetched, 0);
+      assert.equal(r.info.backend, 'cpu');
       const a = await page.evaluate(([p, n]) => window.trAsk(p, n, { raw: true }), [PROMPT, N_TOKENS]);
       assert.equal(a.error, undefined, JSON.stringify(a.error));
       // From the server's side: not one byte of any shard was sent (only the small manifest).
       for (let i = 0; i < model.manifest.shards.length; i++) assert.equal(srv.stat(shardPath(i)).bytes, 0, `shard ${i} bytes`);
       assert.ok(srv.stat('/models/gemma/manifest.json').requests <= 1);
-      assert.deepEqual(a.tokens, firstTokens, 'same greedy tokens with WebGPU off');
+      assert.equal(a.last.backend, 'cpu');
+      assert.deepEqual(a.tokens, firstTokens, 'the CPU (WebGPU off) picks the GPU\'s tokens');
       console.log(`webgpu off: backend=${a.last.backend} tokens=${a.tokens.join(',')}`);
     } finally {
       await ctx.close();
