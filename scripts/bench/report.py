@@ -135,7 +135,9 @@ def web_section(w):
         pr, gr = x.get("promptTpsRange") or [None, None], x.get("genTpsRange") or [None, None]
         ft = f"{x['warmFirstTokenMs'] / 1000:.2f} s" if x.get("warmFirstTokenMs") else "n/a (1 rep)"
         L.append(f"| @wllama/wllama | {t} ({x.get('threadsUsed')} used) | {f(x['promptTps'])} ({f(pr[0])}–{f(pr[1])}) | {f(x['genTps'])} ({f(gr[0])}–{f(gr[1])}) | {ft} |")
-    if g and "error" not in g:
+    if g.get("skipped"):
+        L.append(f"| tutor-runtime, WebGPU on SwiftShader | — | not run: {g['skipped']} | | |")
+    elif g and "error" not in g:
         L.append(f"| tutor-runtime, WebGPU on {g.get('adapter') or 'SwiftShader'} (reference) | — | {f(g['gen']['promptTps'], 2)} | "
                  f"{f(g['gen']['genTps'], 2)} ({g['gen']['genTokens']} tokens; the first {g['gen'].get('tokensAgreeWithCpu', '?')} equal the CPU path's greedy tokens) | "
                  f"{g['warm']['firstTokenMs'] / 1000:.2f} s (backend: {g['backend']}) |")

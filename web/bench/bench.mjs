@@ -81,7 +81,10 @@ for (let i = 0; i < reps; i++) {
   }
 }
 // Our WebGPU path on SwiftShader, once (warm cache, same profile): function and relative cost.
-{
+// Not in the smoke run: on SwiftShader it takes ~5 minutes (web.test.mjs checks it answers).
+if (smoke) {
+  out.oursGpu = { skipped: 'smoke run (the WebGPU path on SwiftShader takes minutes; web.test.mjs checks its answer)' };
+} else {
   const ctx = await launch(profiles.ours, { webgpu: true });
   try {
     const p = await page(ctx, servers.plain.url);

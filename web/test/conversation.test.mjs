@@ -6,14 +6,15 @@
 //   - a conversation: each turn's prefill runs only its new tokens (the KV cache holds the turns
 //     before), and that is faster than prefilling the whole history again;
 //   - a conversation longer than the context window: the oldest turns are dropped, and the final
-//     chunk says how many.
+//     chunk says how many;
+//   - SmolLM2 on WebGPU (SwiftShader): llama.cpp's prompt length and first 10 greedy tokens.
 // Run: cd web && node --test test/conversation.test.mjs   (needs web/build.sh, models, tutor-gateway)
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_POLICY, WEB, launch, openTestPage, smollm2Model, tempDirs } from './browser.mjs';
+import { DEFAULT_POLICY, ROOT, WEB, launch, openTestPage, smollm2Model, tempDirs } from './browser.mjs';
 import { startGateway } from './gateway.mjs';
 import { startRealGateway } from './realgateway.mjs';
 import { startServer } from './server.mjs';
@@ -241,6 +242,30 @@ describe('conversations', () => {
       assert.ok(a.tutor.droppedMessages > 0, JSON.stringify(a.tutor));
       assert.ok(a.usage.prompt_tokens + 24 <= 256, `prompt ${a.usage.prompt_tokens} tokens`);
       console.log(`context window 256: ${a.tutor.droppedMessages} of ${long.length} messages dropped, prompt ${a.usage.prompt_tokens} tokens`);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+describe('SmolLM2 on WebGPU', () => {
+  test("on WebGPU (SwiftShader, asked for) SmolLM2 answers a chat question with llama.cpp's prompt and first 10 greedy tokens (its Q4_1 kernels in the browser)", async () => {
+    // llama-server's rendering and greedy tokens for [user: "Why is the sky blue?"] (tests/reference/smollm2/).
+    const ref = JSON.parse(readFileSync(path.join(ROOT, 'tests/reference/smollm2/greedy.json'), 'utf8')).cases[0];
+    assert.deepEqual(ref.messages, [{ role: 'user', content: 'Why is the sky blue?' }]);
+    const ctx = await launch(profile(), { webgpu: true });
+    try {
+      const page = await openTestPage(ctx, srv.url);
+      const r = await page.evaluate((m) => window.trLoad({ model: m, backend: 'gpu' }), MODEL_URL);
+      assert.equal(r.error, undefined, JSON.stringify(r.error));
+      assert.equal(r.info.backend, 'gpu');
+      const a = await page.evaluate((q) => window.trAsk(q, 10), ref.messages[0].content);
+      assert.equal(a.error, undefined, JSON.stringify(a.error));
+      // Answered on the GPU throughout (a pipeline the browser rejects would fall back to the CPU).
+      assert.ok(a.chunks.every((c) => c.backend === 'gpu'), JSON.stringify([...new Set(a.chunks.map((c) => c.backend))]));
+      assert.equal(a.last.usage.promptTokens, ref.prompt_ids.length);
+      assert.deepEqual(a.tokens, ref.gen_ids.slice(0, 10), `WebGPU: ${JSON.stringify(a.text)}`);
+      console.log(`SmolLM2 on WebGPU (SwiftShader): ${a.last.usage.promptTokens} prompt tokens, 10/10 greedy tokens equal llama.cpp's: ${JSON.stringify(a.text)} (${a.last.timing.tokensPerS.toFixed(2)} tok/s)`);
     } finally {
       await ctx.close();
     }
