@@ -19,13 +19,51 @@ export interface EscalateOptions {
   headers?: Record<string, string>;
 }
 
+/** Retries before the first byte, as the Rust client's `Backoff::default()`: 3 retries,
+ * 200 ms doubling, ±50% jitter; for connection failures and 429/502/503/504 (the gateway or its
+ * upstream is briefly unavailable). Once a response has started nothing is retried (that would
+ * repeat text). */
+const RETRIES = 3;
+const FIRST_DELAY_MS = 200;
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+/** POST the request, retrying what is worth retrying; null when aborted meanwhile. */
+async function open(url: string, init: RequestInit, signal?: AbortSignal): Promise<Response | null> {
+  for (let attempt = 0; ; attempt++) {
+    const last = attempt === RETRIES;
+    let res: Response;
+    try {
+      res = await fetch(url, init);
+    } catch (e) {
+      if (signal?.aborted) return null;
+      if (last) throw new NetworkError(url, `${e instanceof Error ? e.message : String(e)} (after ${attempt + 1} attempts)`);
+      await sleep(FIRST_DELAY_MS * 2 ** attempt * (0.5 + Math.random()), signal);
+      if (signal?.aborted) return null;
+      continue;
+    }
+    if (res.ok && res.body) return res;
+    const body = await res.text().catch(() => '');
+    if (last || !RETRYABLE_STATUS.has(res.status)) {
+      throw new GatewayError(`gateway answered HTTP ${res.status}${attempt ? ` (after ${attempt + 1} attempts)` : ''}: ${body.slice(0, 200)}`, res.status);
+    }
+    await sleep(FIRST_DELAY_MS * 2 ** attempt * (0.5 + Math.random()), signal);
+    if (signal?.aborted) return null;
+  }
+}
+
 export async function* escalate(gateway: string, messages: ChatMessage[], o: EscalateOptions): AsyncGenerator<TutorChunk> {
   const url = new URL('v1/chat/completions', gateway.endsWith('/') ? gateway : `${gateway}/`).href;
   const t0 = performance.now();
   const base = { token: null, source: 'server' as const, reason: o.reason, backend: 'server' };
-  let res: Response;
-  try {
-    res = await fetch(url, {
+  const res = await open(
+    url,
+    {
       method: 'POST',
       signal: o.signal,
       headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', ...o.headers },
@@ -37,18 +75,13 @@ export async function* escalate(gateway: string, messages: ChatMessage[], o: Esc
         ...(o.maxTokens ? { max_tokens: o.maxTokens } : {}),
         ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
       }),
-    });
-  } catch (e) {
+    },
+    o.signal,
+  );
+  if (!res?.body) {
     // Aborted while waiting for the gateway: the stream ends like an aborted local answer.
-    if (o.signal?.aborted) {
-      yield { ...base, text: '', finish: 'aborted' };
-      return;
-    }
-    throw new NetworkError(url, e instanceof Error ? e.message : String(e));
-  }
-  if (!res.ok || !res.body) {
-    const body = await res.text().catch(() => '');
-    throw new GatewayError(`gateway answered HTTP ${res.status}: ${body.slice(0, 200)}`, res.status);
+    yield { ...base, text: '', finish: 'aborted' };
+    return;
   }
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
@@ -104,7 +137,9 @@ export async function* escalate(gateway: string, messages: ChatMessage[], o: Esc
     }
     throw e;
   }
-  yield finalChunk();
+  // The body ended without [DONE]: the answer was cut off (a proxy or the gateway died), not
+  // finished, and must not pass (or be cached) as a whole answer.
+  throw new NetworkError(url, `the gateway's answer was cut off: the stream ended without [DONE] after ${n} pieces of text`);
 
   function finalChunk(): TutorChunk {
     const now = performance.now();

@@ -270,7 +270,9 @@ describe('cascade: router in the worker, real tutor-gateway on 127.0.0.1', () =>
     assert.equal(a.text, plain.text);
     const after = a.chunks.slice(a.chunks.indexOf(fb) + 1);
     assert.ok(after.length > 0 && after.every((c) => c.source === 'local' && c.reason === fb.reason));
-    const ev = await telemetry();
+    // Route events only: a shadow comparison of an earlier answer (the page may sample them)
+    // can land here once its retries against the stopped gateway run out.
+    const ev = (await telemetry()).filter((e) => e.kind === 'route');
     assert.deepEqual([ev[0].route, ev[0].reason, ev[0].fallback, ev[0].shadow], ['local', 'server_unreachable', true, false]);
     // A fallback answer is not cached: the next ask runs again (and escalates again).
     const again = await ask(HARD, { policy: collapseBelow(m), cache: true, maxTokens: MAX + 1 });

@@ -336,6 +336,37 @@ describe('storage quota', () => {
   });
 });
 
+describe('escalation client', () => {
+  test('a 503 before the first byte is retried; a stream cut off without [DONE] is a network error, not an answer', async () => {
+    const busy = await startGateway('Two plus two is four.', { failFirst: 2 });
+    const cut = await startGateway('Two plus two is four.', { cutAfter: 2 });
+    const ctx = await launch(profile());
+    const noModel = '/models/none/manifest.json'; // 404: the local model is unavailable, the gateway answers
+    try {
+      const page = await openTestPage(ctx, srv.url);
+      let r = await page.evaluate(([gateway, model]) => window.trLoad({ gateway, model }), [busy.url, noModel]);
+      assert.equal(r.error, undefined, JSON.stringify(r.error));
+      assert.equal(r.info, null);
+      const a = await page.evaluate(() => window.trAsk('What is 2+2?', 16));
+      assert.equal(a.error, undefined, JSON.stringify(a.error));
+      assert.equal(a.text, 'Two plus two is four.');
+      assert.equal(busy.requests.length, 3, 'two 503s, then the answer');
+      r = await page.evaluate(([gateway, model]) => window.trLoad({ gateway, model }), [cut.url, noModel]);
+      assert.equal(r.error, undefined, JSON.stringify(r.error));
+      const b = await page.evaluate(() => window.trAsk('What is 3+3?', 16));
+      assert.equal(b.error?.kind, 'network', JSON.stringify(b));
+      assert.match(b.error.message, /cut off: the stream ended without \[DONE\] after 2 pieces of text/);
+      assert.equal(b.chunks.map((c) => c.text).join(''), 'Two plus');
+      assert.ok(b.chunks.every((c) => c.finish === null), 'no chunk claims the answer finished');
+      assert.equal(cut.requests.length, 1, 'a started answer is not retried');
+    } finally {
+      await ctx.close();
+      await busy.close();
+      await cut.close();
+    }
+  });
+});
+
 describe('versions', () => {
   test('a new model version evicts the old one once it is complete; clearCache empties the cache', async () => {
     const ctx = await launch(profile());
