@@ -32,17 +32,22 @@ fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
     JSON::parse(&s)
 }
 
+/// A policy from `tutor eval` (policy.json), or the calibrated default.
+fn policy_from(policy_json: Option<String>) -> Result<RoutePolicy, JsValue> {
+    match policy_json {
+        Some(j) => RoutePolicy::from_json(&j),
+        None => RoutePolicy::calibrated(),
+    }
+    .map_err(route_error)
+}
+
 /// Whether the route policy (`policy_json`, or the calibrated default) was calibrated on the
 /// model file whose sha256 is `model_sha256`: null when it was, else the sentence to show (the
 /// policy still routes, on another model's scale). A manifest without the file's sha256 cannot
 /// tell, and says so.
 #[wasm_bindgen(js_name = policyMismatch)]
 pub fn policy_mismatch(policy_json: Option<String>, model_sha256: Option<String>) -> Result<Option<String>, JsValue> {
-    let policy = match policy_json {
-        Some(j) => RoutePolicy::from_json(&j),
-        None => RoutePolicy::calibrated(),
-    }
-    .map_err(route_error)?;
+    let policy = policy_from(policy_json)?;
     Ok(match model_sha256 {
         Some(sha) => policy.model_mismatch(&sha),
         None => Some("the model's manifest does not give the file's sha256, so whether the route policy was calibrated on it is unknown".into()),
@@ -63,11 +68,7 @@ impl TutorRouter {
     /// the calibrated default.
     #[wasm_bindgen(constructor)]
     pub fn new(question: &str, lang: Option<String>, policy_json: Option<String>) -> Result<TutorRouter, JsValue> {
-        let policy = match policy_json {
-            Some(j) => RoutePolicy::from_json(&j),
-            None => RoutePolicy::calibrated(),
-        }
-        .map_err(route_error)?;
+        let policy = policy_from(policy_json)?;
         Ok(Self { cascade: Cascade::new(policy, question, lang.as_deref()), question: question.to_string(), lang, score: None })
     }
 

@@ -98,6 +98,11 @@ interface Pending {
 /** Where the local model is: downloading / loading, loaded, or not available (`localError`). */
 export type ModelState = 'loading' | 'ready' | 'unavailable';
 
+/** A route policy as the worker takes it: JSON text (an object is serialized). */
+function policyText(p: string | object | undefined): string | undefined {
+  return p === undefined || typeof p === 'string' ? p : JSON.stringify(p);
+}
+
 export class Tutor {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
@@ -176,7 +181,7 @@ export class Tutor {
       o.onProgress?.(p);
     };
     try {
-      const req: Request = { op: 'load', id: 0, manifestUrl: new URL(model, location.href).href, maxContext: o.maxContext, backend: o.backend, concurrency: o.concurrency, verifyCache: o.verifyCache, policy: o.policy === undefined || typeof o.policy === 'string' ? o.policy : JSON.stringify(o.policy) };
+      const req: Request = { op: 'load', id: 0, manifestUrl: new URL(model, location.href).href, maxContext: o.maxContext, backend: o.backend, concurrency: o.concurrency, verifyCache: o.verifyCache, policy: policyText(o.policy) };
       this.info = (await this.call(req, o.signal, onProgress)) as LoadInfo;
       this.modelState = 'ready';
       // Said, not silently applied: the policy still routes, on another model's scale.
@@ -325,8 +330,7 @@ export class Tutor {
     const { q, send } = this.openStream(id, o.signal, (q) => ({ onAnswer: (c) => q.push(c) }));
     if (!send) return q;
     const question = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
-    const p = o.policy ?? this.opts.policy;
-    const policy = p === undefined ? undefined : typeof p === 'string' ? p : JSON.stringify(p);
+    const policy = policyText(o.policy ?? this.opts.policy);
     const lang = o.lang ?? this.opts.lang;
     this.post({
       op: 'ask',
