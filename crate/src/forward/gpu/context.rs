@@ -230,9 +230,9 @@ impl GpuContext {
         });
         // Natively wgpu-core validates synchronously; in the browser errors surface at readback.
         self.take_error().map_err(|e| GpuError::Shader { name: kernel.name, message: e.to_string() })?;
-        let pipeline = Arc::new(pipeline);
-        lock(&self.pipelines).insert(key, pipeline.clone());
-        Ok(pipeline)
+        // Two threads may compile the same kernel at once: the first one stored wins, so every
+        // bind group made from a pipeline's auto layout meets that same pipeline at dispatch.
+        Ok(lock(&self.pipelines).entry(key).or_insert_with(|| Arc::new(pipeline)).clone())
     }
 
     fn check_size(&self, name: &str, bytes: u64) -> Result<(), GpuError> {
