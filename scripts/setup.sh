@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need on a Debian machine (run as root):
-# apt packages (Chromium + ChromeDriver, Mesa Vulkan), the wasm32 target, wasm-bindgen-cli,
+# apt packages (Chromium + ChromeDriver, Mesa Vulkan, redis-server), the wasm32 target, wasm-bindgen-cli,
 # web/'s npm packages (npm ci) and the real model (models/fetch-model.sh). Idempotent: skips what is already there.
 set -euo pipefail
 
@@ -17,7 +17,7 @@ phase_end() { echo "=== [setup] $PHASE: $(( SECONDS - PT ))s ==="; }
 # ---------------------------------------------------------------------------------------------
 phase_start "apt packages"
 need=()
-for p in chromium chromium-driver mesa-vulkan-drivers libvulkan1 unzip ca-certificates; do
+for p in chromium chromium-driver mesa-vulkan-drivers libvulkan1 redis-server unzip ca-certificates; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)          # linker for rustc, C for `ring`

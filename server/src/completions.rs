@@ -106,7 +106,7 @@ async fn handle(
             GatewayError::InvalidRequest(e.body_text())
         }
     })?;
-    let slot = app.limiter.admit(&client)?;
+    let slot = app.limiter.admit(&client).await?;
     let (req, raw) = ChatRequest::parse(&body)?;
     let max_tokens = match req.max_tokens {
         Some(m) if m > limits.max_tokens as u64 => return Err(GatewayError::MaxTokens { requested: m, limit: limits.max_tokens }),
@@ -153,7 +153,9 @@ async fn handle(
         }
         app.log_request(&ctx, 200, &done.source, usage, false);
         drop(slot);
-        return Ok(axum::Json(done.json).into_response());
+        let mut r = axum::Json(done.json).into_response();
+        r.headers_mut().insert("x-tutor-cache", HeaderValue::from_static("miss"));
+        return Ok(r);
     }
 
     let mut answer = if app.upstreams.is_empty() {

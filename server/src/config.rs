@@ -32,6 +32,9 @@ pub struct Config {
     pub auth: AuthConfig,
     pub cors: CorsConfig,
     pub cache: CacheConfig,
+    /// `redis://[user:password@]host[:port][/db]`: replicas share the answer cache and the
+    /// per-client limits through this Redis (server/README.md, "Several replicas").
+    pub redis_url: Option<String>,
     #[serde(rename = "static")]
     pub static_files: StaticConfig,
 }
@@ -47,6 +50,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             cors: CorsConfig::default(),
             cache: CacheConfig::default(),
+            redis_url: None,
             static_files: StaticConfig::default(),
         }
     }
@@ -162,13 +166,11 @@ pub struct CacheConfig {
     pub max_entries: usize,
     pub max_bytes: usize,
     pub ttl_s: u64,
-    /// `redis://host:port[/db]`: share the cache between gateway replicas.
-    pub redis_url: Option<String>,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { enabled: true, max_entries: 4096, max_bytes: 32 << 20, ttl_s: 24 * 3600, redis_url: None }
+        Self { enabled: true, max_entries: 4096, max_bytes: 32 << 20, ttl_s: 24 * 3600 }
     }
 }
 
@@ -243,7 +245,7 @@ impl Config {
             self.auth.secret_env = Some(v);
         }
         if let Some(v) = get("TUTOR_GATEWAY_REDIS_URL") {
-            self.cache.redis_url = Some(v).filter(|s| !s.is_empty());
+            self.redis_url = Some(v).filter(|s| !s.is_empty());
         }
         if let Some(v) = get("TUTOR_GATEWAY_STATIC_DIR") {
             self.static_files.dir = Some(PathBuf::from(v));

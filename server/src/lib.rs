@@ -14,6 +14,7 @@ pub mod error;
 pub mod limit;
 pub mod metrics;
 pub mod origin;
+pub mod shared;
 pub mod static_files;
 pub mod upstream;
 
@@ -42,7 +43,7 @@ pub enum StartError {
     #[error(transparent)]
     Embedded(#[from] embedded::EmbeddedError),
     #[error(transparent)]
-    Redis(#[from] cache::redis::RedisError),
+    Redis(#[from] shared::RedisUrlError),
     #[error("auth.secret_env names {0}, which is not set or empty")]
     Secret(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -138,8 +139,9 @@ pub fn state(cfg: Config, quiet: bool) -> Result<Arc<AppState>, StartError> {
     };
     let upstreams = Upstreams::new(&cfg.upstreams).map_err(|e| StartError::Other(e.to_string()))?;
     let embedded = if upstreams.is_empty() { Some(Embedded::start(&cfg.embedded)?) } else { None };
-    let cache = AnswerCache::new(&cfg.cache)?;
-    let limiter = Limiter::new(cfg.limits.requests_per_minute, cfg.limits.concurrent_streams);
+    let redis = cfg.redis_url.as_deref().map(shared::Redis::new).transpose()?.map(Arc::new);
+    let cache = AnswerCache::new(&cfg.cache, redis.clone());
+    let limiter = Limiter::new(cfg.limits.requests_per_minute, cfg.limits.concurrent_streams, redis);
     Ok(Arc::new(AppState { cfg, embedded, upstreams, cache, limiter, metrics: Metrics::default(), secret, ids: AtomicU64::new(1), quiet }))
 }
 

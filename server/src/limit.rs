@@ -1,10 +1,13 @@
 //! Per-client limits: requests per minute (sliding one-minute window) and requests in flight.
+//! Kept in the replica's memory, or in Redis when the replicas share them ([`crate::shared`]),
+//! with the memory standing in while Redis is unreachable.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::GatewayError;
+use crate::shared::{Admission, Redis};
 
 #[derive(Default)]
 struct ClientState {
@@ -17,19 +20,32 @@ pub struct Limiter {
     per_minute: u32,
     concurrent: usize,
     clients: Mutex<HashMap<String, ClientState>>,
+    redis: Option<Arc<Redis>>,
 }
 
 /// Held while a request runs; dropping it frees the client's slot.
 pub struct Slot {
     limiter: Arc<Limiter>,
     client: String,
+    /// Admitted by the limits in Redis (else by this replica's memory).
+    shared: bool,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Ok(mut m) = self.limiter.clients.lock() {
-            if let Some(s) = m.get_mut(&self.client) {
-                s.in_flight = s.in_flight.saturating_sub(1);
+        match (&self.limiter.redis, self.shared) {
+            (Some(redis), true) => {
+                let (redis, client) = (Arc::clone(redis), std::mem::take(&mut self.client));
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move { redis.release(&client).await });
+                }
+            }
+            _ => {
+                if let Ok(mut m) = self.limiter.clients.lock() {
+                    if let Some(s) = m.get_mut(&self.client) {
+                        s.in_flight = s.in_flight.saturating_sub(1);
+                    }
+                }
             }
         }
     }
@@ -38,12 +54,22 @@ impl Drop for Slot {
 const WINDOW: Duration = Duration::from_secs(60);
 
 impl Limiter {
-    pub fn new(per_minute: u32, concurrent: usize) -> Arc<Self> {
-        Arc::new(Self { per_minute, concurrent, clients: Mutex::new(HashMap::new()) })
+    pub fn new(per_minute: u32, concurrent: usize, redis: Option<Arc<Redis>>) -> Arc<Self> {
+        Arc::new(Self { per_minute, concurrent, clients: Mutex::new(HashMap::new()), redis })
     }
 
     /// Admit one request of `client` now, or say why not.
-    pub fn admit(self: &Arc<Self>, client: &str) -> Result<Slot, GatewayError> {
+    pub async fn admit(self: &Arc<Self>, client: &str) -> Result<Slot, GatewayError> {
+        if let Some(redis) = &self.redis {
+            match redis.admit(client, self.per_minute, self.concurrent, WINDOW).await {
+                Some(Admission::Admitted) => return Ok(Slot { limiter: Arc::clone(self), client: client.to_string(), shared: true }),
+                Some(Admission::RateLimited { retry_after }) => {
+                    return Err(GatewayError::RateLimited { limit: self.per_minute, retry_after_s: retry_after.as_secs().max(1) })
+                }
+                Some(Admission::TooManyStreams) => return Err(GatewayError::TooManyStreams { limit: self.concurrent }),
+                None => {} // unreachable: this replica's own limits
+            }
+        }
         self.admit_at(client, Instant::now())
     }
 
@@ -67,7 +93,7 @@ impl Limiter {
         }
         s.recent.push_back(now);
         s.in_flight += 1;
-        Ok(Slot { limiter: Arc::clone(self), client: client.to_string() })
+        Ok(Slot { limiter: Arc::clone(self), client: client.to_string(), shared: false })
     }
 }
 
@@ -77,7 +103,7 @@ mod tests {
 
     #[test]
     fn window_and_concurrency() {
-        let l = Limiter::new(3, 2);
+        let l = Limiter::new(3, 2, None);
         let t0 = Instant::now();
         let a = l.admit_at("a", t0).unwrap();
         let b = l.admit_at("a", t0).unwrap();

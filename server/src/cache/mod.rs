@@ -1,14 +1,18 @@
 //! Answer cache for repeated questions: key = normalized conversation + model + settings
 //! (see `chat::ChatRequest::cache_key`); only complete answers are stored. In-process by
-//! default ([`memory`]), Redis when several gateway replicas should share it ([`redis`]).
+//! default ([`memory`]); in Redis when several gateway replicas share it ([`crate::shared`]),
+//! with the replica's memory standing in while Redis is unreachable.
 
 pub mod memory;
-pub mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::chat::Usage;
 use crate::config::CacheConfig;
+use crate::shared::Redis;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CachedAnswer {
@@ -27,19 +31,21 @@ impl CachedAnswer {
 pub enum AnswerCache {
     Off,
     Memory(memory::MemoryCache),
-    Redis(redis::RedisCache),
+    Redis { redis: Arc<Redis>, fallback: memory::MemoryCache, ttl: Duration, max_value: usize },
 }
 
 impl AnswerCache {
-    pub fn new(cfg: &CacheConfig) -> Result<Self, redis::RedisError> {
+    /// The cache `cfg` asks for, in `redis` when the replicas share one.
+    pub fn new(cfg: &CacheConfig, redis: Option<Arc<Redis>>) -> Self {
         if !cfg.enabled {
-            return Ok(Self::Off);
+            return Self::Off;
         }
-        let ttl = std::time::Duration::from_secs(cfg.ttl_s.max(1));
-        Ok(match &cfg.redis_url {
-            Some(url) => Self::Redis(redis::RedisCache::new(url, ttl, cfg.max_bytes)?),
-            None => Self::Memory(memory::MemoryCache::new(cfg.max_entries, cfg.max_bytes, ttl)),
-        })
+        let ttl = Duration::from_secs(cfg.ttl_s.max(1));
+        let memory = memory::MemoryCache::new(cfg.max_entries, cfg.max_bytes, ttl);
+        match redis {
+            Some(redis) => Self::Redis { redis, fallback: memory, ttl, max_value: cfg.max_bytes },
+            None => Self::Memory(memory),
+        }
     }
 
     pub fn enabled(&self) -> bool {
@@ -50,7 +56,10 @@ impl AnswerCache {
         match self {
             Self::Off => None,
             Self::Memory(m) => m.get(key),
-            Self::Redis(r) => r.get(key).await,
+            Self::Redis { redis, fallback, .. } => match redis.get(key).await {
+                Some(v) => v.and_then(|v| serde_json::from_slice(&v).ok()),
+                None => fallback.get(key),
+            },
         }
     }
 
@@ -58,7 +67,12 @@ impl AnswerCache {
         match self {
             Self::Off => {}
             Self::Memory(m) => m.put(key, answer),
-            Self::Redis(r) => r.put(key, &answer).await,
+            Self::Redis { redis, fallback, ttl, max_value } => {
+                let Ok(v) = serde_json::to_vec(&answer) else { return };
+                if v.len() <= *max_value && !redis.set(key, &v, *ttl).await {
+                    fallback.put(key, answer);
+                }
+            }
         }
     }
 }
