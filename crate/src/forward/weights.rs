@@ -12,6 +12,7 @@ use half::{bf16, f16};
 
 use super::backend::Backend;
 use super::config::Config;
+use super::cpu::q4_1_matmul::Q4_1Matrix;
 use super::cpu::q8_matmul::{widen_q5_0_into, BlockFormat, Q8Matrix};
 use super::ForwardError;
 use crate::load::gguf::{DType, Gguf, GgufError, TensorInfo};
@@ -32,6 +33,8 @@ pub enum MatrixData {
     Candle(QMatMul),
     /// Our kernel (Q8_0 and Q5_0 weights on x86_64).
     Q8(Arc<Q8Matrix>),
+    /// Our Q4_1 kernel (every target; candle has only a scalar Q4_1 dot product).
+    Q4_1(Arc<Q4_1Matrix>),
 }
 
 /// One transformer block's weights, on backend `B` (host memory or GPU buffers).
@@ -157,6 +160,7 @@ impl Loader<'_> {
                 let format = if info.dtype == DType::Q8_0 { BlockFormat::Q8_0 } else { BlockFormat::Q5_0 };
                 MatrixData::Q8(Arc::new(Q8Matrix { format, blocks: self.g.tensor_bytes(self.src, &info)?, rows, cols }))
             }
+            DType::Q4_1 => MatrixData::Q4_1(Arc::new(Q4_1Matrix { blocks: self.g.tensor_bytes(self.src, &info)?, rows, cols })),
             _ => MatrixData::Candle(QMatMul::from_qtensor(load_qtensor(self.g, self.src, &info)?)?),
         };
         Ok(Matrix { data, rows, cols })

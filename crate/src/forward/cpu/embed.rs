@@ -19,6 +19,13 @@ pub fn embed(table: &Matrix, ids: &[u32], scale: f32) -> Result<Vec<f32>, Forwar
             }
             Ok(rows)
         }
+        MatrixData::Q4_1(q) => {
+            let mut rows = vec![0f32; ids.len() * table.cols];
+            for (&id, out) in ids.iter().zip(rows.chunks_exact_mut(table.cols)) {
+                q.dequantize_row(id as usize, scale, out);
+            }
+            Ok(rows)
+        }
         MatrixData::Candle(qmm) => {
             let idt = Tensor::from_slice(ids, ids.len(), &Device::Cpu)?;
             let mut rows = qmm.embedding(&idt)?.flatten_all()?.to_vec1::<f32>()?;

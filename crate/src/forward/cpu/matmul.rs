@@ -3,6 +3,7 @@
 use candle_core::quantized::{GgmlDType, QMatMul};
 use candle_core::{Device, Module, Tensor};
 
+use super::q4_1_matmul::matmul_q4_1;
 use super::q8_matmul::matmul_q8;
 use crate::forward::weights::{Matrix, MatrixData};
 use crate::forward::ForwardError;
@@ -11,6 +12,7 @@ use crate::forward::ForwardError;
 pub fn matmul(w: &Matrix, x: &[f32], n: usize) -> Result<Vec<f32>, ForwardError> {
     match &w.data {
         MatrixData::Q8(q) => Ok(matmul_q8(q, x, n)),
+        MatrixData::Q4_1(q) => Ok(matmul_q4_1(q, x, n)),
         MatrixData::Candle(qmm) if n > 1 && rows_one_by_one(qmm, w.rows) => {
             let mut y = Vec::with_capacity(n * w.rows);
             for xr in x.chunks_exact(w.cols) {

@@ -7,6 +7,7 @@ pub mod embed;
 pub mod exp;
 pub mod gelu;
 pub mod matmul;
+pub mod q4_1_matmul;
 pub mod rmsnorm;
 pub mod rope;
 pub mod silu;

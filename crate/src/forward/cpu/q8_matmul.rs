@@ -103,13 +103,13 @@ fn quantize(x: &[f32]) -> Quantized {
 
 /// Output pointer shared by workers that write disjoint elements.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
+pub(super) struct OutPtr(pub(super) *mut f32);
 // SAFETY: every (activation row, weight row) element is written by exactly one work item.
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
 /// Weight rows per work item (a multiple of 4).
-const ROWS_PER_ITEM: usize = 16;
+pub(super) const ROWS_PER_ITEM: usize = 16;
 
 /// `x` is (n, cols) row-major; returns (n, rows).
 pub fn matmul_q8(w: &Q8Matrix, x: &[f32], n: usize) -> Vec<f32> {
