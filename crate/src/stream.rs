@@ -174,6 +174,13 @@ impl Engine {
         Ok(self.tokenizer.encode(text, add_bos)?)
     }
 
+    /// The prompt of a one-question conversation with `{question}` standing for the question:
+    /// what a route policy calibrated on this model records as its `framing`.
+    pub fn framing(&self) -> Result<String, EngineError> {
+        let text = self.template.render(&[Message::new("user", "{question}")], true)?;
+        Ok(if self.tokenizer.add_bos() { self.template.strip_bos(&text).to_string() } else { text })
+    }
+
     /// Forget the KV cache (the next prompt is prefilled whole).
     pub fn reset(&mut self) {
         self.model.reset();

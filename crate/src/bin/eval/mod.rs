@@ -39,6 +39,10 @@ pub struct EvalArgs {
     /// With --scored: that file's sha256.
     #[arg(long, default_value = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818", requires = "scored")]
     model_sha256: String,
+    /// With --scored: the prompt of one question the scores were measured in (`{question}`
+    /// standing for it; `tutor eval` writes it into policy.json).
+    #[arg(long, default_value = DEFAULT_FRAMING, requires = "scored")]
+    framing: String,
     /// How often the server model is assumed right.
     #[arg(long, default_value_t = 0.9)]
     server_accuracy: f64,
@@ -57,14 +61,14 @@ use score::Scored;
 
 pub fn eval(args: &EvalArgs) -> Res<()> {
     let out = &args.out;
-    let cfg = report::Config {
+    let mut cfg = report::Config {
         server_accuracy: args.server_accuracy,
         max_loss: args.max_loss,
         folds: args.folds,
         seed: args.seed,
         model: String::new(),
         prompt_tail: args.prompt_tail,
-        framing: DEFAULT_FRAMING.to_string(),
+        framing: args.framing.clone(),
         calibrated_for: None,
     };
     if !(0.0..=1.0).contains(&cfg.server_accuracy) || !(0.0..1.0).contains(&cfg.max_loss) {
@@ -84,7 +88,9 @@ pub fn eval(args: &EvalArgs) -> Res<()> {
         // The scored file does not carry the model's identity: the flags say it.
         (v, CalibratedFor { model: args.model_name.clone(), sha256: args.model_sha256.clone() })
     } else {
-        run_model(args, out, &cfg)?
+        let (scored, model, framing) = run_model(args, out, &cfg)?;
+        cfg.framing = framing;
+        (scored, model)
     };
     if scored.len() < 10 {
         return Err(format!("{} scored questions: at least 10 are needed for a report", scored.len()).into());
@@ -123,7 +129,8 @@ fn identify(paths: &[String]) -> Res<CalibratedFor> {
     Ok(CalibratedFor { model, sha256: h.finalize().iter().map(|b| format!("{b:02x}")).collect() })
 }
 
-fn run_model(args: &EvalArgs, out: &std::path::Path, cfg: &report::Config) -> Res<(Vec<Scored>, CalibratedFor)> {
+/// Scores every question; returns them with the model's identity and its one-question framing.
+fn run_model(args: &EvalArgs, out: &std::path::Path, cfg: &report::Config) -> Res<(Vec<Scored>, CalibratedFor, String)> {
     let paths = &args.data;
     if paths.is_empty() {
         return Err("--data FILE.jsonl is required (scripts/fetch-eval-data.sh builds one)".into());
@@ -134,13 +141,14 @@ fn run_model(args: &EvalArgs, out: &std::path::Path, cfg: &report::Config) -> Re
     }
     let (mut engine, load_s) = load(&args.model)?;
     let model = identify(&args.model.model)?;
-    eprintln!("[eval: {} questions, model loaded in {load_s:.1}s]", questions.len());
+    let framing = engine.framing()?;
+    eprintln!("[eval: {} questions, model loaded in {load_s:.1}s, framing {framing:?}]", questions.len());
     let path = out.join("scored.jsonl");
     let mut file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let t0 = Instant::now();
     let mut scored = Vec::with_capacity(questions.len());
     for (i, q) in questions.iter().enumerate() {
-        let mut s = score::score(&mut engine, q, &cfg.framing, cfg.prompt_tail)?;
+        let mut s = score::score(&mut engine, q, cfg.prompt_tail)?;
         s.critical_topic = critical_topic(&q.question)?;
         writeln!(file, "{}", serde_json::to_string(&s)?)?;
         scored.push(s);
@@ -149,7 +157,7 @@ fn run_model(args: &EvalArgs, out: &std::path::Path, cfg: &report::Config) -> Re
             eprintln!("[{}/{} scored, {right} right, {:.1}s]", i + 1, questions.len(), t0.elapsed().as_secs_f64());
         }
     }
-    Ok((scored, model))
+    Ok((scored, model, framing))
 }
 
 /// The default critical-topic rule the question matches, if any.

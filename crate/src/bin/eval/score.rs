@@ -4,9 +4,9 @@
 //! would see if the model generated that answer.
 
 use serde::{Deserialize, Serialize};
-use tutor_runtime::route::policy::frame;
 use tutor_runtime::route::signals::{token_stats, AnswerStats, PromptStats, QuestionSignals, TokenStats};
 use tutor_runtime::stream::Engine;
+use tutor_runtime::template::Message;
 
 use super::super::Res;
 use super::data::Question;
@@ -33,10 +33,16 @@ pub struct Scored {
     pub critical_topic: Option<String>,
 }
 
-/// `framing` and `tail`: the prompt-perplexity signal is measured as the tutor measures it, on
-/// the last `tail` tokens of the question in the tutor's prompt (`RoutePolicy::framing`).
-pub fn score(engine: &mut Engine, q: &Question, framing: &str, tail: usize) -> Res<Scored> {
-    let ids = engine.tokenizer.encode(&q.prompt, engine.tokenizer.add_bos())?;
+/// `tail`: the prompt-perplexity signal is measured as the tutor measures it, on the last
+/// `tail` tokens of the question asked alone in the model's own prompt (`RoutePolicy::framing`).
+/// The choices continue the scoring prompt: verbatim for a base model, as the assistant's
+/// answer to it for a model with a chat template.
+pub fn score(engine: &mut Engine, q: &Question, tail: usize) -> Res<Scored> {
+    let ids = if engine.template.is_chat() {
+        engine.encode_chat(&[Message::new("user", &q.prompt)])?
+    } else {
+        engine.tokenizer.encode(&q.prompt, engine.tokenizer.add_bos())?
+    };
     let mut choice_ids = Vec::with_capacity(q.choices.len());
     for c in &q.choices {
         choice_ids.push(engine.tokenizer.encode(c, false)?);
@@ -46,7 +52,7 @@ pub fn score(engine: &mut Engine, q: &Question, framing: &str, tail: usize) -> R
     if ids.len() + longest > limit {
         return Err(format!("{}: prompt + choice is {} tokens, over the context limit {limit}", q.id, ids.len() + longest).into());
     }
-    let prompt = prompt_stats(engine, &q.question, framing, tail)?;
+    let prompt = prompt_stats(engine, &q.question, tail)?;
     engine.reset();
     let last = engine.model.forward(&ids)?;
     let p = engine.model.pos();
@@ -88,9 +94,9 @@ pub fn score(engine: &mut Engine, q: &Question, framing: &str, tail: usize) -> R
 }
 
 /// The prompt-perplexity signal as the tutor's prefill measures it (`Generation::with_prompt_stats`):
-/// the NLL of the framed prompt's last `tail` tokens.
-fn prompt_stats(engine: &mut Engine, question: &str, framing: &str, tail: usize) -> Res<PromptStats> {
-    let ids = engine.tokenizer.encode(&frame(framing, question), engine.tokenizer.add_bos())?;
+/// the NLL of the last `tail` tokens of the one-question conversation's prompt.
+fn prompt_stats(engine: &mut Engine, question: &str, tail: usize) -> Res<PromptStats> {
+    let ids = engine.encode_chat(&[Message::new("user", question.trim())])?;
     let question_tokens = engine.tokenizer.encode(question.trim(), false)?.len();
     engine.reset();
     let rows = engine.model.forward_tail(&ids, tail + 1)?;
