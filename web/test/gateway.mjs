@@ -2,10 +2,11 @@
 // standing in for the gateway server in the tests that need the page to fall back to a server.
 // It streams the words of a fixed answer; the real gateway lives in server/. `failFirst`: answer
 // that many requests 503 first (a busy upstream); `cutAfter`: end the stream after that many
-// words, without a finish or [DONE] (a connection cut mid-answer).
+// words, without a finish or [DONE] (a connection cut mid-answer). `replay`: send this recorded
+// SSE body instead (tests/reference/escalate/), with `cutAfter` counting its events.
 import http from 'node:http';
 
-export async function startGateway(answer = 'Two plus two is four.', { failFirst = 0, cutAfter = null } = {}) {
+export async function startGateway(answer = 'Two plus two is four.', { failFirst = 0, cutAfter = null, replay = null } = {}) {
   const requests = [];
   let failures = failFirst;
   const server = http.createServer((req, res) => {
@@ -22,6 +23,10 @@ export async function startGateway(answer = 'Two plus two is four.', { failFirst
         return res.writeHead(503, { ...cors, 'Content-Type': 'application/json' }).end('{"error":{"message":"upstream busy"}}');
       }
       res.writeHead(200, { ...cors, 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+      if (replay !== null) {
+        const events = replay.split(/(?<=\n\n)/);
+        return res.end((cutAfter === null ? events : events.slice(0, cutAfter)).join(''));
+      }
       const words = answer.split(/(?= )/);
       const base = { id: 'chatcmpl-test', object: 'chat.completion.chunk', created: 0, model: j.model };
       const sent = cutAfter === null ? words : words.slice(0, cutAfter);

@@ -5,7 +5,7 @@
 // Run: cd web && node --test test/   (needs web/build.sh, the model, tutor-models)
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -362,6 +362,37 @@ describe('escalation client', () => {
     } finally {
       await ctx.close();
       await busy.close();
+      await cut.close();
+    }
+  });
+
+  test('the shared fixture: a real llama-server stream, whole and cut, reads as the Rust client reads it', async () => {
+    // tests/reference/escalate/ (server/tests/http/escalate.rs checks the Rust client on it).
+    const dir = path.join(ROOT, 'tests/reference/escalate');
+    const cases = JSON.parse(readFileSync(path.join(dir, 'cases.json'), 'utf8'));
+    const transcript = readFileSync(path.join(dir, cases.transcript), 'utf8');
+    const whole = await startGateway('', { replay: transcript });
+    const cut = await startGateway('', { replay: transcript, cutAfter: cases.cut_after_events });
+    const ctx = await launch(profile());
+    try {
+      const page = await openTestPage(ctx, srv.url);
+      const ask = async (gateway) => {
+        const r = await page.evaluate((g) => window.trLoad({ gateway: g, model: '/models/none/manifest.json' }), gateway);
+        assert.equal(r.error, undefined, JSON.stringify(r.error));
+        return page.evaluate(() => window.trAsk('What is the capital of France?', 32));
+      };
+      const a = await ask(whole.url);
+      assert.equal(a.error, undefined, JSON.stringify(a.error));
+      assert.equal(a.text, cases.text);
+      assert.equal(a.last.finish, cases.finish_reason);
+      const b = await ask(cut.url);
+      assert.equal(b.error?.kind, 'network', JSON.stringify(b));
+      assert.match(b.error.message, new RegExp(`cut off: the stream ended without \\[DONE\\] after ${cases.cut_content_events} pieces of text`));
+      assert.equal(b.chunks.map((c) => c.text).join(''), cases.cut_text);
+      assert.ok(b.chunks.every((c) => c.finish === null));
+    } finally {
+      await ctx.close();
+      await whole.close();
       await cut.close();
     }
   });

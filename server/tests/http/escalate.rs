@@ -146,3 +146,48 @@ fn abort_stops_the_answer() {
     assert_eq!(last.finish, Some(FinishReason::Aborted));
     assert_eq!(e.next().unwrap(), None);
 }
+
+/// `tests/reference/escalate/`: a real llama-server stream and what both escalation clients
+/// (this one and the browser's, `web/test/web.test.mjs`) must read from it.
+fn shared_fixture() -> (String, serde_json::Value) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/reference/escalate");
+    let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/cases.json")).unwrap()).unwrap();
+    let transcript = std::fs::read_to_string(format!("{dir}/{}", cases["transcript"].as_str().unwrap())).unwrap();
+    (transcript, cases)
+}
+
+/// An HTTP server answering every request with `events` as an SSE body, then closing.
+fn sse_server(events: &str) -> String {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+    format!("http://{}", raw_server(Box::leak(format!("{head}{events}").into_bytes().into_boxed_slice())))
+}
+
+#[test]
+fn shared_fixture_read_whole_and_cut_as_the_browser_client_reads_it() {
+    let (transcript, cases) = shared_fixture();
+    let mut c = client(&sse_server(&transcript), Backoff::default(), Timeouts::default());
+    let chunks = drain(&mut c.start(&request("What is the capital of France?", 32), AbortHandle::default()).unwrap()).unwrap();
+    let text: String = chunks.iter().map(|c| c.text.as_str()).collect();
+    assert_eq!(text, cases["text"].as_str().unwrap());
+    assert_eq!(chunks.last().and_then(|c| c.finish), Some(FinishReason::Length));
+    assert_eq!(cases["finish_reason"], "length");
+
+    // Cut after the role event and five content events: that text, then a truncation error.
+    let events: Vec<&str> = transcript.split_inclusive("\n\n").collect();
+    let cut = events[..cases["cut_after_events"].as_u64().unwrap() as usize].concat();
+    let mut c = client(&sse_server(&cut), Backoff::default(), Timeouts::default());
+    let mut e = c.start(&request("What is the capital of France?", 32), AbortHandle::default()).unwrap();
+    let mut got = String::new();
+    let err = loop {
+        match e.next() {
+            Ok(Some(chunk)) => {
+                assert_eq!(chunk.finish, None, "no chunk claims the answer finished");
+                got.push_str(&chunk.text);
+            }
+            Ok(None) => panic!("a cut stream ended like an answer: {got:?}"),
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(got, cases["cut_text"].as_str().unwrap());
+    assert!(matches!(err, EscalateError::Truncated { received_chars } if received_chars == got.chars().count()), "{err:?}");
+}
