@@ -3,6 +3,7 @@
 #   ./build.sh demo    set up (toolchain, model) and stream an answer from the real model
 #   ./build.sh test    set up, then the whole test suite (native + wasm32 in headless Chromium)
 #   ./build.sh bench   benchmarks; writes BENCHMARKS.md
+#   ./build.sh fuzz    cargo-fuzz targets, each for a fixed time (scripts/fuzz.sh; not part of test)
 #   ./build.sh web     set up, build the npm package (web/) and serve its demo page on 127.0.0.1:8080
 #   ./build.sh setup   only install what the others need
 set -euo pipefail
@@ -26,13 +27,14 @@ case "$cmd" in
     scripts/test.sh "$@"
     ;;
   bench) scripts/bench.sh "$@" ;;
+  fuzz) scripts/fuzz.sh "$@" ;;
   web)
     scripts/setup.sh
     web/build.sh
     node web/demo/serve.mjs "${1:-8080}"
     ;;
   *)
-    echo "usage: ./build.sh demo|test|bench|setup|web" >&2
+    echo "usage: ./build.sh demo|test|bench|fuzz|setup|web" >&2
     exit 2
     ;;
 esac

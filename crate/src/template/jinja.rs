@@ -46,6 +46,9 @@ const PATCHES: [(&str, &str, &str); 2] = [
 /// StepFun's template (recognised as llama.cpp does): message contents are trimmed first.
 const TRIM_MARK: &str = "You have access to the following functions in JSONSchema format";
 
+/// Instructions one render may run (minijinja's fuel).
+const FUEL: u64 = 2_000_000;
+
 pub struct Jinja {
     env: Environment<'static>,
     bos: String,
@@ -63,6 +66,9 @@ impl Jinja {
             .build()
             .map_err(|e| TemplateError::Syntax(e.to_string()))?;
         env.set_syntax(syntax);
+        // A template comes from the model file (untrusted): bound its work, so a looping one is
+        // an error, not a hung tab. Real templates over long conversations use a few thousand.
+        env.set_fuel(Some(FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
@@ -150,12 +156,14 @@ fn rename_tag(source: &str, name: &str, with: &str) -> String {
     while let Some(i) = rest.find("{%") {
         let (before, tag) = rest.split_at(i);
         out.push_str(before);
-        let Some(end) = tag.find("%}") else { break };
+        // The tag's end after its "{%" (in "{%}" the "%}" shares the "%").
+        let Some(end) = tag[2..].find("%}").map(|e| e + 2) else { break };
         let inner = &tag[2..end];
+        // Whitespace control on each side, then the body between ("{%-%}" has no body).
         let open = inner.len() - inner.trim_start_matches(['-', '+']).len();
-        let close = inner.len() - inner.trim_end_matches(['-', '+']).len();
-        if inner[open..inner.len() - close].trim() == name {
-            out.push_str(&format!("{{%{} {with} {}%}}", &inner[..open], &inner[inner.len() - close..]));
+        let body = inner[open..].trim_end_matches(['-', '+']);
+        if body.trim() == name {
+            out.push_str(&format!("{{%{} {with} {}%}}", &inner[..open], &inner[open + body.len()..]));
         } else {
             out.push_str(&tag[..end + 2]);
         }
@@ -272,6 +280,22 @@ mod tests {
         let j = Jinja::new("{{ raise_exception('only user turns') }}", "", "").unwrap();
         let e = j.render(&[Message::new("user", "Hi")], &opts()).unwrap_err();
         assert!(matches!(&e, TemplateError::Render(m) if m.contains("only user turns")), "{e}");
+    }
+
+    #[test]
+    fn a_template_that_loops_for_ever_is_an_error_not_a_hang() {
+        let j = Jinja::new("{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}x{% endfor %}{% endfor %}{% endfor %}", "", "").unwrap();
+        let e = j.render(&[Message::new("user", "Hi")], &opts()).unwrap_err();
+        assert!(matches!(&e, TemplateError::Render(m) if m.contains("fuel")), "{e}");
+    }
+
+    #[test]
+    fn tags_without_a_body_are_syntax_errors_not_panics() {
+        // Found by fuzz/ (regressions/template/): the tag renamer sliced "{%-%}" and "{%}" wrongly.
+        for source in ["{%-%}", "{%}", "{%+-%}x{% generation %}", "{%%}"] {
+            assert!(matches!(Jinja::new(source, "", ""), Err(TemplateError::Syntax(_))), "{source}");
+        }
+        assert_eq!(rename_tag("a{%- generation +%}b{%%}", "generation", "if true"), "a{%- if true +%}b{%%}");
     }
 
     #[test]
