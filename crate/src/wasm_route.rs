@@ -32,22 +32,30 @@ fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
     JSON::parse(&s)
 }
 
-/// A policy from `tutor eval` (policy.json), or the calibrated default.
-fn policy_from(policy_json: Option<String>) -> Result<RoutePolicy, JsValue> {
+/// A policy from `tutor eval` (policy.json), or the shipped one for the model with this sha256.
+fn policy_from(policy_json: Option<String>, model_sha256: Option<&str>) -> Result<RoutePolicy, JsValue> {
     match policy_json {
         Some(j) => RoutePolicy::from_json(&j),
-        None => RoutePolicy::calibrated(),
+        None => RoutePolicy::calibrated_for_model(model_sha256),
     }
     .map_err(route_error)
 }
 
-/// Whether the route policy (`policy_json`, or the calibrated default) was calibrated on the
-/// model file whose sha256 is `model_sha256`: null when it was, else the sentence to show (the
-/// policy still routes, on another model's scale). A manifest without the file's sha256 cannot
-/// tell, and says so.
+/// The JSON of the shipped route policy calibrated on the model file whose sha256 is
+/// `model_sha256` (SmolLM2-135M-Instruct, Gemma 3 270M), else of the default one: what the
+/// worker routes with when the page gives no policy.
+#[wasm_bindgen(js_name = shippedPolicy)]
+pub fn shipped_policy(model_sha256: Option<String>) -> Result<String, JsValue> {
+    Ok(policy_from(None, model_sha256.as_deref())?.to_json())
+}
+
+/// Whether the route policy (`policy_json`, or the shipped one for this model) was calibrated
+/// on the model file whose sha256 is `model_sha256`: null when it was, else the sentence to show
+/// (the policy still routes, on another model's scale). A manifest without the file's sha256
+/// cannot tell, and says so.
 #[wasm_bindgen(js_name = policyMismatch)]
 pub fn policy_mismatch(policy_json: Option<String>, model_sha256: Option<String>) -> Result<Option<String>, JsValue> {
-    let policy = policy_from(policy_json)?;
+    let policy = policy_from(policy_json, model_sha256.as_deref())?;
     Ok(match model_sha256 {
         Some(sha) => policy.model_mismatch(&sha),
         None => Some("the model's manifest does not give the file's sha256, so whether the route policy was calibrated on it is unknown".into()),
@@ -64,11 +72,11 @@ pub struct TutorRouter {
 
 #[wasm_bindgen]
 impl TutorRouter {
-    /// One question's router. `policy_json`: a policy from `tutor eval` (policy.json); omitted,
-    /// the calibrated default.
+    /// One question's router. `policy_json`: a policy from `tutor eval` (policy.json; see
+    /// `shippedPolicy`); omitted, the default one.
     #[wasm_bindgen(constructor)]
     pub fn new(question: &str, lang: Option<String>, policy_json: Option<String>) -> Result<TutorRouter, JsValue> {
-        let policy = policy_from(policy_json)?;
+        let policy = policy_from(policy_json, None)?;
         Ok(Self { cascade: Cascade::new(policy, question, lang.as_deref()), question: question.to_string(), lang, score: None })
     }
 

@@ -417,3 +417,16 @@ fn router_cascade_through_the_js_surface() {
     let mut r = TutorRouter::new("q", None, None).unwrap();
     assert_eq!(get(&r.on_token(-1.0, 1.0, 0.5).err().unwrap(), "kind").as_string().as_deref(), Some("wrong_phase"));
 }
+
+#[wasm_bindgen_test]
+fn the_route_policy_follows_the_loaded_model() {
+    use tutor_runtime::route::policy::RoutePolicy;
+    use tutor_runtime::wasm_route::{policy_mismatch, shipped_policy};
+    let gemma = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
+    let p = RoutePolicy::from_json(&shipped_policy(Some(gemma.into())).unwrap()).unwrap();
+    assert_eq!(p.calibrated_for.map(|c| c.model), Some("gemma-3-270m-q4_k_m.gguf".to_string()));
+    assert_eq!(policy_mismatch(None, Some(gemma.into())).unwrap(), None);
+    let other = policy_mismatch(None, Some("00ff".into())).unwrap().unwrap();
+    assert!(other.contains("smollm2-135m-instruct-q4_1.gguf"), "{other}");
+    assert!(policy_mismatch(None, None).unwrap().unwrap().contains("does not give the file's sha256"));
+}

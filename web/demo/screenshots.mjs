@@ -17,9 +17,9 @@ const { dir, manifest } = smollm2Model();
 // A route policy that escalates mid-answer at the first token (from the 4th) whose top-1
 // probability is under 0.6, so the student sees the local draft, the reason and the server's answer.
 const policyDir = mkdtempSync(path.join(os.tmpdir(), 'tutor-policy-'));
-const calibrated = JSON.parse(readFileSync(path.join(ROOT, 'crate/src/route/default_policy.json'), 'utf8'));
+const calibrated = JSON.parse(readFileSync(path.join(ROOT, 'crate/src/route/policies/smollm2-135m-instruct-q4_1.json'), 'utf8'));
 const midAnswer = { ...calibrated, threshold_pre: 0, full: { features: ['answer_min_top1'], mean: [0.6], scale: [0.001], weights: [1], bias: 0 }, threshold_full: 0.5, window: 1, min_tokens: 4 };
-// Gates open: a loaded model answers (the calibrated policy was fitted to Gemma 3 270M's framing).
+// Gates open: a loaded model answers whatever the calibrated policy would say.
 writeFileSync(path.join(policyDir, 'local.json'), JSON.stringify({ ...calibrated, threshold_pre: 0, threshold_full: 0 }));
 writeFileSync(path.join(policyDir, 'mid-answer.json'), JSON.stringify(midAnswer));
 const srv = await startServer({ root: WEB, mounts: { '/models/smollm2/': dir, '/policy/': policyDir } });

@@ -8,7 +8,7 @@ import type { TelemetryEvent } from './telemetry.js';
 
 export type Request =
   | { op: 'download'; id: number; manifestUrl: string; concurrency?: number }
-  /** `policy`: the route policy the tutor will use (absent: the calibrated default), checked
+  /** `policy`: the route policy the tutor will use (absent: the one shipped for this model), checked
    * against the model it was calibrated on. */
   | { op: 'load'; id: number; manifestUrl: string; maxContext?: number; backend?: 'auto' | 'gpu' | 'cpu'; concurrency?: number; verifyCache?: boolean; policy?: string }
   | { op: 'generate'; id: number; input: EngineInput; params: GenerateParams }

@@ -13,7 +13,7 @@
  *
  * Every chunk says its source and why; a chunk with `route` announces each decision.
  */
-import { TutorRouter, policyMismatch as wasmPolicyMismatch } from '../pkg/tutor_runtime.js';
+import { TutorRouter, policyMismatch as wasmPolicyMismatch, shippedPolicy as wasmShippedPolicy } from '../pkg/tutor_runtime.js';
 import type { AnswerPart } from './cache-answers.js';
 import { TutorError } from './errors.js';
 import { type ChatMessage, escalate } from './escalate.js';
@@ -78,11 +78,21 @@ function info(d: Decision, extra: Partial<RouteInfo> = {}): RouteInfo {
   return r;
 }
 
-/** Whether `policy` (absent: the calibrated default) was calibrated on the model file with this
+/** Whether `policy` (absent: the one shipped for this model) was calibrated on the model file with this
  * sha256 (the manifest's): null when it was, else the sentence to show. */
 export function policyMismatch(policy: string | undefined, sha256: string | undefined): string | null {
   try {
     return wasmPolicyMismatch(policy ?? null, sha256 ?? null) ?? null;
+  } catch (e) {
+    throw routeError(e);
+  }
+}
+
+/** The route policy JSON the package ships for the model file with this sha256 (the
+ * manifest's; SmolLM2-135M-Instruct and Gemma 3 270M have their own), else the default one. */
+export function shippedPolicy(sha256: string | undefined): string {
+  try {
+    return wasmShippedPolicy(sha256 ?? null);
   } catch (e) {
     throw routeError(e);
   }

@@ -41,8 +41,10 @@ export interface TutorOptions {
   concurrency?: number;
   /** Re-hash cached shards on every load (default false; they were sha256-checked before being stored). */
   verifyCache?: boolean;
-  /** Route policy (`tutor eval`'s policy.json, as text or object); default: the calibrated one
-   * built into the engine. Used when both a model and a gateway are configured. */
+  /** Route policy (`tutor eval`'s policy.json, as text or object); default: the one built into
+   * the engine for the loaded model (SmolLM2-135M-Instruct and Gemma 3 270M have their own;
+   * any other model gets SmolLM2's, and `LoadInfo.policyMismatch` says so). Used when both a
+   * model and a gateway are configured. */
   policy?: string | object;
   /** Language of the questions (BCP 47, e.g. 'en', 'hi-IN'): the policy's language rules use it. */
   lang?: string;

@@ -9,7 +9,7 @@ import type { ForwardEngine } from './forward.js';
 import { downloadModel, loadModel } from './load.js';
 import type { Progress } from './download.js';
 import type { Counters, LoadInfo, Reply, Request, WorkerChunk } from './protocol.js';
-import { cascade, policyMismatch } from './route.js';
+import { cascade, policyMismatch, shippedPolicy } from './route.js';
 import { type FinishReason, type TutorChunk, finalFacts } from './stream.js';
 
 interface Scope {
@@ -21,6 +21,8 @@ const scope = self as unknown as Scope;
 let engine: ForwardEngine | null = null;
 /** `model@version` of the loaded model (part of every answer-cache key). */
 let modelId = '';
+/** The route policy shipped for the loaded model (used when a question brings none). */
+let modelPolicy: string | undefined;
 const counters: Counters = { tokensGenerated: 0, cacheHits: 0 };
 const controllers = new Map<number, AbortController>();
 /** The generation in progress (one at a time: a new ask aborts and waits for the previous). */
@@ -62,7 +64,7 @@ async function generate(id: number, req: Extract<Request, { op: 'generate' }>, s
  * cache and replayed from it next time (no model step, no request). */
 async function ask(id: number, req: Extract<Request, { op: 'ask' }>, signal: AbortSignal): Promise<void> {
   if (!engine) throw toTutorError({ kind: 'invalid_input', message: 'no model loaded' });
-  const x = req.input;
+  const x = { ...req.input, policy: req.input.policy ?? modelPolicy };
   let cache: AnswerCache | null = null;
   let key = '';
   if (req.cache) {
@@ -128,6 +130,7 @@ async function handle(req: Request): Promise<unknown> {
         const l = await loadModel(req.manifestUrl, { signal: ctl.signal, onProgress, concurrency: req.concurrency, maxContext: req.maxContext, backend: req.backend, verifyCache: req.verifyCache });
         engine = l.engine;
         modelId = `${l.manifest.model}@${l.manifest.version}`;
+        modelPolicy = shippedPolicy(l.manifest.sha256);
         const info: LoadInfo = {
           model: l.manifest.model,
           version: l.manifest.version,
@@ -136,7 +139,7 @@ async function handle(req: Request): Promise<unknown> {
           backend: l.engine.backend,
           totalBytes: l.manifest.total_bytes,
           bytesFetched: l.progress.bytesFetched,
-          policyMismatch: policyMismatch(req.policy, l.manifest.sha256),
+          policyMismatch: policyMismatch(req.policy ?? modelPolicy, l.manifest.sha256),
         };
         return info;
       }

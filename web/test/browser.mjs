@@ -70,8 +70,10 @@ export function tempDirs() {
   };
 }
 
-/** The calibrated route policy the crate ships (crate/src/route/default_policy.json). */
-export const DEFAULT_POLICY = JSON.parse(readFileSync(path.join(ROOT, 'crate/src/route/default_policy.json'), 'utf8'));
+/** The route policies the crate ships, calibrated by `tutor eval` on each real model
+ * (crate/src/route/policies/; the engine picks one by the model file's sha256). */
+export const SMOLLM2_POLICY = JSON.parse(readFileSync(path.join(ROOT, 'crate/src/route/policies/smollm2-135m-instruct-q4_1.json'), 'utf8'));
+export const GEMMA_POLICY = JSON.parse(readFileSync(path.join(ROOT, 'crate/src/route/policies/gemma-3-270m-q4_k_m.json'), 'utf8'));
 
 /** A persistent browser context on `profile` (so IndexedDB survives a restart). */
 export async function launch(profile, { webgpu = false } = {}) {

@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_POLICY, WEB, launch, newProfile, openTestPage, shardedModel } from './browser.mjs';
+import { GEMMA_POLICY, WEB, launch, newProfile, openTestPage, shardedModel } from './browser.mjs';
 import { startRealGateway } from './realgateway.mjs';
 import { startServer } from './server.mjs';
 
-// Kept local by the calibrated default policy, which sends almost every question to the server
-// (eval/report.md): MGSM en #8, one of the 5 of 485 English eval questions whose pre-generation
+// Kept local by Gemma's calibrated policy, which sends almost every question to the server
+// (eval/gemma-3-270m-q4_k_m/report.md): MGSM en #8, one of the 5 of 485 English eval questions whose pre-generation
 // score clears the threshold (0.543 ≥ 0.482 in `tutor eval`).
 const EASY =
   'John drives for 3 hours at a speed of 60 mph and then turns around because he realizes he forgot something very important at home.  He tries to get home in 4 hours but spends the first 2 hours in standstill traffic.  He spends the next half-hour driving at a speed of 30mph, before being able to drive the remaining time of the 4 hours going at 80 mph.  How far is he from home at the end of those 4 hours?';
@@ -23,10 +23,10 @@ const MIN_TOKENS = 3;
 
 /** The calibrated policy with the prefill gate open and no mid-answer escalation: the local
  * model answers everything (used to measure per-token confidence). */
-const NEVER = { ...DEFAULT_POLICY, threshold_pre: 0, threshold_full: 0 };
+const NEVER = { ...GEMMA_POLICY, threshold_pre: 0, threshold_full: 0 };
 /** Escalate at the first token (from MIN_TOKENS on) whose top-1 probability is below `m`. */
 const collapseBelow = (m) => ({
-  ...DEFAULT_POLICY,
+  ...GEMMA_POLICY,
   threshold_pre: 0,
   full: { features: ['answer_min_top1'], mean: [m], scale: [0.001], weights: [1], bias: 0 },
   threshold_full: 0.5,
@@ -54,6 +54,8 @@ const openTutor = async (o = {}) => {
   const r = await page.evaluate(([g, o]) => window.trLoadRouted({ gateway: g, ...o }), [gw.url, o]);
   assert.equal(r.error, undefined, JSON.stringify(r.error));
   assert.equal(r.info.backend, 'cpu');
+  // No policy given: the engine routes with the one it ships for this model (by its sha256).
+  if (!o.policy) assert.equal(r.info.policyMismatch, null);
 };
 
 /** The hard question answered locally in full (no escalation possible): its tokens, text and

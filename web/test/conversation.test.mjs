@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_POLICY, ROOT, WEB, launch, openTestPage, smollm2Model, tempDirs } from './browser.mjs';
+import { SMOLLM2_POLICY, ROOT, WEB, launch, openTestPage, smollm2Model, tempDirs } from './browser.mjs';
 import { startGateway } from './gateway.mjs';
 import { startRealGateway } from './realgateway.mjs';
 import { startServer } from './server.mjs';
@@ -23,7 +23,7 @@ const MODEL_URL = '/models/smollm2/manifest.json';
 /** 20 Mbit/s, in bytes per second (a typical school or home connection). */
 const THROTTLE = (20 * 1000 * 1000) / 8;
 /** The calibrated policy with both gates open: a loaded model answers (the router still runs). */
-const LOCAL_POLICY = JSON.stringify({ ...DEFAULT_POLICY, threshold_pre: 0, threshold_full: 0 });
+const LOCAL_POLICY = JSON.stringify({ ...SMOLLM2_POLICY, threshold_pre: 0, threshold_full: 0 });
 
 let srv;
 let model;
@@ -177,9 +177,9 @@ describe('conversations', () => {
       const r = await page.evaluate((m) => window.trLoad({ model: m }), MODEL_URL);
       assert.equal(r.error, undefined, JSON.stringify(r.error));
       assert.equal(r.info.architecture, 'llama');
-      // The shipped route policy was calibrated on Gemma 3 270M: loading SmolLM2 under it says so.
-      assert.equal(DEFAULT_POLICY.calibrated_for.model, 'gemma-3-270m-q4_k_m.gguf');
-      assert.match(r.info.policyMismatch, /calibrated on gemma-3-270m-q4_k_m\.gguf .*not on this model/);
+      // The engine ships a route policy calibrated on this very file (by sha256): no mismatch.
+      assert.equal(SMOLLM2_POLICY.calibrated_for.model, 'smollm2-135m-instruct-q4_1.gguf');
+      assert.equal(r.info.policyMismatch, null);
       const turns = [];
       for (const [i, q] of ['What is photosynthesis?', 'Which gas does it release?', 'Why do plants need that gas less than animals?'].entries()) {
         const a = await page.evaluate(([q, keep]) => window.trAsk(q, 48, { continue: keep }), [q, i > 0]);

@@ -266,6 +266,9 @@ fn default_prompt_tail() -> usize {
 /// ([`crate::template`]'s, for a model without a chat template).
 pub use crate::template::{frame, PLAIN_FRAMING as DEFAULT_FRAMING};
 
+/// The policies `tutor eval` calibrated (copies of eval/<model>/policy.json), the default first.
+const SHIPPED: [&str; 2] = [include_str!("policies/smollm2-135m-instruct-q4_1.json"), include_str!("policies/gemma-3-270m-q4_k_m.json")];
+
 fn default_framing() -> String {
     DEFAULT_FRAMING.to_string()
 }
@@ -287,9 +290,22 @@ impl RoutePolicy {
         }
     }
 
-    /// The policy calibrated by `tutor eval` on the public evaluation set (see eval/report.md).
+    /// The policy `tutor eval` calibrated on the tutor's default model, SmolLM2-135M-Instruct
+    /// (eval/smollm2-135m-instruct-q4_1/report.md).
     pub fn calibrated() -> Result<Self, RouteError> {
-        Self::from_json(include_str!("default_policy.json"))
+        Self::from_json(SHIPPED[0])
+    }
+
+    /// The shipped policy calibrated on the model file with this sha256 (SmolLM2-135M-Instruct
+    /// or Gemma 3 270M, eval/*/report.md); for any other model, or none named, [`Self::calibrated`].
+    pub fn calibrated_for_model(sha256: Option<&str>) -> Result<Self, RouteError> {
+        for json in SHIPPED {
+            let p = Self::from_json(json)?;
+            if sha256.is_some_and(|sha| p.model_mismatch(sha).is_none()) {
+                return Ok(p);
+            }
+        }
+        Self::calibrated()
     }
 
     pub fn from_json(json: &str) -> Result<Self, RouteError> {
@@ -439,15 +455,33 @@ mod tests {
     }
 
     #[test]
-    fn the_default_policy_names_its_model_and_a_mismatch_is_said() {
+    fn each_shipped_policy_names_its_model_and_a_mismatch_is_said() {
+        let smollm2 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+        let gemma = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
         let p = RoutePolicy::calibrated().unwrap();
         let c = p.calibrated_for.clone().unwrap();
-        assert_eq!(c.model, "gemma-3-270m-q4_k_m.gguf");
-        assert_eq!(p.model_mismatch(&c.sha256.to_uppercase()), None);
-        let smollm2 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
-        let m = p.model_mismatch(smollm2).unwrap();
-        assert!(m.contains("gemma-3-270m-q4_k_m.gguf") && m.contains("b179c9523d0e"), "{m}");
+        assert_eq!((c.model.as_str(), c.sha256.as_str()), ("smollm2-135m-instruct-q4_1.gguf", smollm2));
+        assert!(p.framing.contains("<|im_start|>user\n{question}<|im_end|>"), "{}", p.framing);
+        assert_eq!(p.model_mismatch(&smollm2.to_uppercase()), None);
+        let m = p.model_mismatch(gemma).unwrap();
+        assert!(m.contains("smollm2-135m-instruct-q4_1.gguf") && m.contains("a5fd3b62230a"), "{m}");
+        let g = RoutePolicy::calibrated_for_model(Some(gemma)).unwrap();
+        assert_eq!(g.calibrated_for.as_ref().map(|c| c.model.as_str()), Some("gemma-3-270m-q4_k_m.gguf"));
+        assert_eq!(g.framing, DEFAULT_FRAMING);
+        assert_eq!(RoutePolicy::calibrated_for_model(Some(smollm2)).unwrap().calibrated_for, p.calibrated_for);
+        for other in [Some("00"), None] {
+            assert_eq!(RoutePolicy::calibrated_for_model(other).unwrap().calibrated_for, p.calibrated_for, "the default otherwise");
+        }
         let anonymous = RoutePolicy { calibrated_for: None, ..p };
         assert!(anonymous.model_mismatch(smollm2).unwrap().contains("does not say"));
+    }
+
+    #[test]
+    fn the_shipped_policies_are_the_eval_reports_policies() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        for (json, model) in SHIPPED.iter().zip(["smollm2-135m-instruct-q4_1", "gemma-3-270m-q4_k_m"]) {
+            let report = std::fs::read_to_string(format!("{root}/eval/{model}/policy.json")).unwrap();
+            assert_eq!(*json, report, "crate/src/route/policies/{model}.json is not eval/{model}/policy.json");
+        }
     }
 }

@@ -23,6 +23,9 @@ fn greedy(n: usize) -> GenerateParams {
     GenerateParams { sampling: SamplingParams::greedy(), max_tokens: n, stop: vec![] }
 }
 
+
+/// sha256 of Gemma 3 270M Q4_K_M (models/fetch-model.sh checks the same).
+const GEMMA_SHA256: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
 #[test]
 fn chunks_carry_token_confidence_and_prefill_measures_the_prompt() {
     let mut e = engine();
@@ -125,7 +128,9 @@ fn run_cascade(e: &mut Engine, policy: RoutePolicy, question: &str) -> (Cascade,
 #[test]
 fn cascade_on_real_generation() {
     let mut e = engine();
-    let calibrated = RoutePolicy::calibrated().unwrap();
+    // The policy shipped for Gemma 3 270M (the model these tests run), by its file's sha256.
+    let calibrated = RoutePolicy::calibrated_for_model(Some(GEMMA_SHA256)).unwrap();
+    assert_eq!(calibrated.calibrated_for.as_ref().map(|c| c.model.as_str()), Some("gemma-3-270m-q4_k_m.gguf"));
     // A policy that demands more confidence than any answer has (the answer score is pinned at
     // σ(-10)): escalates at the first judged token.
     let mut strict = RoutePolicy { threshold_pre: 0.0, threshold_full: 0.5, min_tokens: 3, ..calibrated.clone() };
@@ -188,7 +193,7 @@ fn eval_cli_smoke_on_the_fixture() {
     let named = policy.calibrated_for.clone().unwrap();
     assert_eq!(Some(named.model.as_str()), model.file_name().and_then(|n| n.to_str()));
     assert_eq!(policy.model_mismatch(&named.sha256), None);
-    assert_eq!(named.sha256, RoutePolicy::calibrated().unwrap().calibrated_for.unwrap().sha256, "TUTOR_MODEL is not the Gemma file the default policy names");
+    assert_eq!(named.sha256, GEMMA_SHA256, "TUTOR_MODEL is not the Gemma file whose policy the crate ships");
     // The report rebuilds from scored.jsonl alone, identically.
     let out2 = out.join("again");
     let (ok, _, stderr) = run(&["eval", "--scored", out.join("scored.jsonl").to_str().unwrap(), "--out", out2.to_str().unwrap(), "--folds", "3", "--model-name", "gemma-3-270m-q4_k_m.gguf"]);

