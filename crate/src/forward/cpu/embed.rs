@@ -12,20 +12,8 @@ pub fn embed(table: &Matrix, ids: &[u32], scale: f32) -> Result<Vec<f32>, Forwar
         return Err(ForwardError::TokenOutOfRange { id, vocab });
     }
     match &table.data {
-        MatrixData::Q8(q) => {
-            let mut rows = vec![0f32; ids.len() * table.cols];
-            for (&id, out) in ids.iter().zip(rows.chunks_exact_mut(table.cols)) {
-                q.dequantize_row(id as usize, scale, out);
-            }
-            Ok(rows)
-        }
-        MatrixData::Q4_1(q) => {
-            let mut rows = vec![0f32; ids.len() * table.cols];
-            for (&id, out) in ids.iter().zip(rows.chunks_exact_mut(table.cols)) {
-                q.dequantize_row(id as usize, scale, out);
-            }
-            Ok(rows)
-        }
+        MatrixData::Q8(q) => Ok(rows_of(ids, table.cols, |id, out| q.dequantize_row(id, scale, out))),
+        MatrixData::Q4_1(q) => Ok(rows_of(ids, table.cols, |id, out| q.dequantize_row(id, scale, out))),
         MatrixData::Candle(qmm) => {
             let idt = Tensor::from_slice(ids, ids.len(), &Device::Cpu)?;
             let mut rows = qmm.embedding(&idt)?.flatten_all()?.to_vec1::<f32>()?;
@@ -35,4 +23,13 @@ pub fn embed(table: &Matrix, ids: &[u32], scale: f32) -> Result<Vec<f32>, Forwar
             Ok(rows)
         }
     }
+}
+
+/// (ids.len(), cols) row-major, row i written by `dequantize(ids[i], row)`.
+fn rows_of(ids: &[u32], cols: usize, dequantize: impl Fn(usize, &mut [f32])) -> Vec<f32> {
+    let mut rows = vec![0f32; ids.len() * cols];
+    for (&id, out) in ids.iter().zip(rows.chunks_exact_mut(cols)) {
+        dequantize(id as usize, out);
+    }
+    rows
 }
