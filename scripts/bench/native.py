@@ -29,8 +29,8 @@ def run_json(cmd):
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
-def prompt_ids(n, vocab=262144):
-    # The ids `tutor bench` uses (crate/src/bin/bench/mod.rs).
+def prompt_ids(n, vocab):
+    # The ids `tutor bench` uses (crate/src/bin/bench/mod.rs), for the vocabulary it reports.
     return [2 if i == 0 else 1000 + (i * 7919) % (vocab - 2000) for i in range(n)]
 
 
@@ -90,7 +90,7 @@ def llama_server(a, threads):
             if time.monotonic() - t0 > 120:
                 raise RuntimeError("llama-server did not become ready in 120 s")
         load_s = time.monotonic() - t0
-        ids = prompt_ids(a.pp)
+        ids = prompt_ids(a.pp, a.vocab)
         post(base + "/completion", {"prompt": ids[:16], "n_predict": 2, "cache_prompt": False, "temperature": 0})
         t1 = time.monotonic()
         r = post(base + "/completion", {"prompt": ids, "n_predict": 1, "cache_prompt": False, "temperature": 0})
@@ -131,6 +131,7 @@ def main():
     out = {"pp": a.pp, "tg": a.tg, "ctx": a.ctx, "reps": a.reps, "llama_cpp": None, "threads": {}, "bandwidth": {}, "gpu": None}
     if have_llama:
         out["llama_cpp"] = {"bin": a.llama_bin, "version": os.path.basename(os.path.dirname(a.llama_bin.rstrip("/")))}
+    a.vocab = None  # from the first `tutor bench` (each thread count's first pair runs ours first)
     for t in [int(x) for x in a.threads.split(",")]:
         pairs = []
         for i in range(a.reps):
@@ -139,6 +140,7 @@ def main():
             for side in order:
                 if side == "ours":
                     pair["ours"] = ours(a, t)
+                    a.vocab = pair["ours"]["vocab_size"]
                 elif have_llama:
                     pair["theirs"] = {**llama_bench(a, t), **llama_server(a, t)}
             pairs.append(pair)

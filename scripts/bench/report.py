@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""BENCHMARKS.md from scripts/bench/native.py's and web/bench/bench.mjs's JSON.
+"""BENCHMARKS.md from scripts/bench/native.py's and web/bench/bench.mjs's JSON, one pair per model.
 
-  report.py --native N.json [--web W.json] --out BENCHMARKS.md --machine "..." --versions "..."
+  report.py --model LABEL NATIVE.json WEB.json|- FILE_BYTES [--model ...] --out BENCHMARKS.md --machine "..." --versions "..."
 
 Sections after the kept-sections marker in the old file (measured elsewhere, e.g. on a lent GPU)
 are carried over, except the ones this report regenerates.
@@ -12,8 +12,9 @@ import json
 
 MARKER = "<!-- sections below are kept by ./build.sh bench -->"
 # Older hand-run sections that this report now regenerates (dropped from the kept part).
-SUPERSEDED = ("## GPU forward pass on llvmpipe", "## Web package in headless Chromium")
-# The figures issue 7 measured on this machine kind, for comparison with this run.
+SUPERSEDED = ("## GPU forward pass on llvmpipe", "## Web package in headless Chromium",
+              "## SmolLM2's Q4_1 on the CPU: candle's scalar dot product against ours")
+# The figures issue 7 measured on this machine kind (Gemma 3 270M), for comparison with this run.
 ANCHORS = {"llama.cpp": {1: (418, 55.5), 2: (700, 76)}, "wllama": {1: (18.0, 7.3), 2: (33.7, 13.1)}, "bandwidth_1t": 21.0}
 
 
@@ -35,14 +36,15 @@ def ratio(s):
     return f"**{s['median']:.2f}×** ({s['min']:.2f}–{s['max']:.2f})" if s["max"] - s["min"] >= 0.005 else f"**{s['median']:.2f}×**"
 
 
-def native_sections(n):
+def weight_bytes(n):
+    return next((row["weight_bytes_per_token"] for row in n["threads"].values() if row.get("weight_bytes_per_token")), None)
+
+
+def native_sections(n, label):
     L = []
-    wb = None
-    for t, row in n["threads"].items():
-        wb = row.get("weight_bytes_per_token") or wb
     have = n.get("llama_cpp") is not None
     L += [
-        "## Native CPU: tutor-runtime against llama.cpp",
+        f"## {label}: native CPU, tutor-runtime against llama.cpp",
         "",
         f"Same GGUF, same threads, {n['reps']} pairs per thread count run back to back (order alternating); prompt of {n['pp']} tokens "
         f"(the same token ids for both), {n['tg']} generated tokens, context {n['ctx']}. Median (min–max). "
@@ -62,36 +64,38 @@ def native_sections(n):
             L.append(f"| {t} | {name} | {mmm(s.get('prompt_tok_s'), 0)} | {mmm(s.get('gen_tok_s'))} | {mmm(s.get('ttft_s'), 0, 1000)} ms | "
                      f"{mmm(s.get('load_s'), 2)} s | {mmm(s.get('peak_rss_bytes'), 0, 1e-6)} MB |")
     L.append("")
-    return L, wb
+    return L
 
 
-def ratio_table(n, w):
+def ratio_table(runs):
     L = ["## Ratios: ours / theirs, pair by pair in this run", "",
          "Higher is better for tokens/s; lower is better for time to first token, load and memory. Each ratio is the median over the pairs "
          "of ours/theirs measured back to back (min–max over pairs).", "",
-         "| where | threads | vs | prompt tok/s | gen tok/s | time to first token | load | peak memory |", "|---|---|---|---|---|---|---|---|"]
-    if n.get("llama_cpp"):
-        for t, row in n["threads"].items():
-            r = row["ratio"]
-            L.append(f"| native CPU | {t} | llama.cpp | {ratio(r.get('prompt_tok_s'))} | {ratio(r.get('gen_tok_s'))} | {ratio(r.get('ttft_s'))} | "
-                     f"{ratio(r.get('load_s'))} | {ratio(r.get('peak_rss_bytes'))} |")
-    if w:
-        for t in ("1", "2"):
-            x = w["wllama"].get(t) or {}
-            if "ratio" not in x:
-                continue
-            ft = w["ours"]["warmFirstTokenMs"] / x["warmFirstTokenMs"] if x.get("warmFirstTokenMs") else None
-            note = " (ours: 1 thread)" if t == "2" else ""
-            L.append(f"| Chromium, CPU (wasm) | {t}{note} | wllama | **{f(x['ratio'].get('promptTps'), 2)}×** | **{f(x['ratio'].get('genTps'), 2)}×** | "
-                     f"{'**' + f(ft, 2) + '×** (page load, warm cache)' if ft else 'n/a'} | n/a | n/a |")
+         "| model | where | threads | vs | prompt tok/s | gen tok/s | time to first token | load | peak memory |",
+         "|---|---|---|---|---|---|---|---|---|"]
+    for label, n, w, _ in runs:
+        if n.get("llama_cpp"):
+            for t, row in n["threads"].items():
+                r = row["ratio"]
+                L.append(f"| {label} | native CPU | {t} | llama.cpp | {ratio(r.get('prompt_tok_s'))} | {ratio(r.get('gen_tok_s'))} | {ratio(r.get('ttft_s'))} | "
+                         f"{ratio(r.get('load_s'))} | {ratio(r.get('peak_rss_bytes'))} |")
+        if w:
+            for t in ("1", "2"):
+                x = w["wllama"].get(t) or {}
+                if "ratio" not in x:
+                    continue
+                ft = w["ours"]["warmFirstTokenMs"] / x["warmFirstTokenMs"] if x.get("warmFirstTokenMs") else None
+                note = " (ours: 1 thread)" if t == "2" else ""
+                L.append(f"| {label} | Chromium, CPU (wasm) | {t}{note} | wllama | **{f(x['ratio'].get('promptTps'), 2)}×** | **{f(x['ratio'].get('genTps'), 2)}×** | "
+                         f"{'**' + f(ft, 2) + '×** (page load, warm cache)' if ft else 'n/a'} | n/a | n/a |")
     L.append("")
     return L
 
 
-def bandwidth_section(n, w, wb):
-    L = ["## The physical limit: memory bandwidth", "",
-         f"Generating one token reads every weight once: {wb / 1e6:.1f} MB for this model (all tensors; the tied 262144 × 640 "
-         "embedding is read whole as the output head, 72% of the bytes). The ceiling is bandwidth / bytes per token. Bandwidth: "
+def bandwidth_section(n, w, wb, label):
+    L = [f"## {label}: the physical limit, memory bandwidth", "",
+         f"Generating one token reads every weight once: {wb / 1e6:.1f} MB for this model (all tensors; a tied embedding table is read "
+         "whole as the output head). The ceiling is bandwidth / bytes per token. Bandwidth: "
          "`tutor bandwidth` sums a 1 GiB buffer with N threads (best of 5 reads; median in brackets).", "",
          "| threads | read bandwidth GB/s | generation ceiling tok/s | tutor-runtime native | llama.cpp native | tutor-runtime in Chromium | wllama in Chromium |",
          "|---|---|---|---|---|---|---|"]
@@ -113,13 +117,13 @@ def bandwidth_section(n, w, wb):
     return L
 
 
-def web_section(w):
+def web_section(w, label):
     o = w["ours"]
     w1 = w["wllama"].get("1") or {}
     w2 = w["wllama"].get("2") or {}
     g = w.get("oursGpu") or {}
     loads = [x.get("load") for x in o["gen"]] + [r.get("load") for r in w1.get("runs", [])]
-    L = ["## In the browser: tutor-runtime against @wllama/wllama (headless Chromium)", "",
+    L = [f"## {label}: in the browser, tutor-runtime against @wllama/wllama (headless Chromium)", "",
          f"Chromium {w['chromium']} headless (playwright-core), the same model served from 127.0.0.1: ours as 32 MiB shards from IndexedDB, "
          f"{w.get('wllamaVersion', '@wllama/wllama')} from the GGUF file. {w['reps']} interleaved reps (ours, wllama 1 thread, wllama 2 threads on a "
          f"COOP/COEP page), greedy, a {o['promptTokens']}-token prompt, {w['genTokens']} generated tokens; median (min–max). Ours is measured from "
@@ -150,10 +154,14 @@ def web_section(w):
           "browser cache (reps after the first).",
           "- The WebGPU row runs our WGSL kernels on SwiftShader, Chromium's CPU implementation of WebGPU (it spreads the work over all "
           "cores, while our wasm CPU path uses one): it shows function and relative cost, not GPU speed. `backend: 'auto'` still picks the "
-          "CPU on software adapters: first token comes sooner, and a page should not occupy every core of a student's laptop.",
-          f"- Sizes: `.wasm` {w['wasm']['raw'] / 1e6:.2f} MB raw, {w['wasm']['gzip'] / 1e6:.2f} MB gzip -9 (no wasm-opt); npm package (`npm pack --dry-run`) "
-          f"{w['npm']['size'] / 1024:.0f} KiB packed, {w['npm']['unpackedSize'] / 1024:.0f} KiB unpacked, {w['npm']['files']} files.", ""]
+          "CPU on software adapters: first token comes sooner, and a page should not occupy every core of a student's laptop.", ""]
     return L
+
+
+def sizes_section(w):
+    return ["## Package sizes", "",
+            f"`.wasm` {w['wasm']['raw'] / 1e6:.2f} MB raw, {w['wasm']['gzip'] / 1e6:.2f} MB gzip -9 (no wasm-opt); npm package (`npm pack --dry-run`) "
+            f"{w['npm']['size'] / 1024:.0f} KiB packed, {w['npm']['unpackedSize'] / 1024:.0f} KiB unpacked, {w['npm']['files']} files.", ""]
 
 
 def breakdown(o):
@@ -167,13 +175,13 @@ def breakdown(o):
             f"({w['promptTokens']} tokens) + first token {s(w['readyMs'], w['firstTokenMs'])} s (median rep)")
 
 
-def gpu_section(n):
+def gpu_section(n, label):
     g = n.get("gpu")
     if not g:
         return []
     if "error" in g:
-        return ["## Native GPU backend", "", f"`tutor bench --backend gpu` failed or found no adapter: {g['error']}", ""]
-    return ["## Native GPU backend (`tutor bench --backend gpu`)", "",
+        return [f"## {label}: native GPU backend", "", f"`tutor bench --backend gpu` failed or found no adapter: {g['error']}", ""]
+    return [f"## {label}: native GPU backend (`tutor bench --backend gpu`)", "",
             "| adapter | prompt tok/s | gen tok/s | time to first token | load | peak RSS |", "|---|---|---|---|---|---|",
             f"| {g['adapter']} | {g['prompt_tok_s']:.2f} ({g['prompt_tokens']} tokens) | {g['gen_tok_s']:.2f} ({g['gen_tokens']} tokens) | "
             f"{g['ttft_s']:.1f} s | {g['load_s']:.1f} s | {(g.get('peak_rss_bytes') or 0) / 1e6:.0f} MB |", "",
@@ -183,7 +191,7 @@ def gpu_section(n):
 
 
 def anchors_section(n, w):
-    L = ["## Against the figures issue 7 measured on this machine kind", "",
+    L = ["## Gemma 3 270M Q4_K_M against the figures issue 7 measured on this machine kind", "",
          "| figure | issue 7 | this run |", "|---|---|---|"]
     for t, (pp, tg) in ANCHORS["llama.cpp"].items():
         th = (n["threads"].get(str(t)) or n["threads"].get(t) or {}).get("theirs") or {}
@@ -199,31 +207,37 @@ def anchors_section(n, w):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--native", required=True)
-    ap.add_argument("--web")
+    ap.add_argument("--model", nargs=4, action="append", required=True, metavar=("LABEL", "NATIVE_JSON", "WEB_JSON", "FILE_BYTES"),
+                    help="one model's figures; WEB_JSON '-' when the browser was not measured")
     ap.add_argument("--out", required=True)
     ap.add_argument("--machine", required=True)
     ap.add_argument("--versions", required=True)
-    ap.add_argument("--model-bytes", type=int, required=True)
     a = ap.parse_args()
-    n = json.load(open(a.native))
-    w = json.load(open(a.web)) if a.web else None
-    nat, wb = native_sections(n)
+    runs = [(label, json.load(open(nat)), json.load(open(web)) if web != "-" else None, int(size)) for label, nat, web, size in a.model]
+    llama = next((n["llama_cpp"] for _, n, _, _ in runs if n.get("llama_cpp")), None)
+    chromium = next((w["chromium"] for _, _, w, _ in runs if w), None)
     L = ["# Benchmarks", "",
          f"Generated by `./build.sh bench` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.", "",
          f"- Machine: {a.machine}.",
-         f"- Versions: {a.versions}; " + (f"llama.cpp {n['llama_cpp'].get('build_commit', '?')} (vendored by llama-cpp-python {n['llama_cpp']['version']}, "
-                                            "Release, CPU, GGML_NATIVE)" if n.get("llama_cpp") else "llama.cpp not measured") +
-         (f"; Chromium {w['chromium']}" if w else "") + ".",
-         f"- Model: Gemma 3 270M Q4_K_M GGUF ({a.model_bytes / 1e6:.1f} MB file, {wb / 1e6:.1f} MB of weights read per generated token), greedy.",
+         f"- Versions: {a.versions}; " + (f"llama.cpp {llama.get('build_commit', '?')} (vendored by llama-cpp-python {llama['version']}, "
+                                            "Release, CPU, GGML_NATIVE)" if llama else "llama.cpp not measured") +
+         (f"; Chromium {chromium}" if chromium else "") + ".",
+         "- Models, greedy: " + "; ".join(f"{label} ({size / 1e6:.1f} MB file, {weight_bytes(n) / 1e6:.1f} MB of weights read per generated token)"
+                                        for label, n, _, size in runs) + ".",
          "- Speed targets live here, not in tests; CI runs `scripts/bench.sh --smoke` (one short repetition) so this command never rots.", ""]
-    L += ratio_table(n, w)
-    L += nat
-    L += bandwidth_section(n, w, wb)
-    if w:
-        L += web_section(w)
-    L += gpu_section(n)
-    L += anchors_section(n, w)
+    L += ratio_table(runs)
+    for label, n, w, _ in runs:
+        L += native_sections(n, label)
+        L += bandwidth_section(n, w, weight_bytes(n), label)
+        if w:
+            L += web_section(w, label)
+        L += gpu_section(n, label)
+    web = next((w for _, _, w, _ in runs if w), None)
+    if web:
+        L += sizes_section(web)
+    for label, n, w, _ in runs:
+        if label.startswith("Gemma 3 270M"):
+            L += anchors_section(n, w)
     try:
         old = open(a.out).read()
     except OSError:

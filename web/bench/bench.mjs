@@ -1,6 +1,8 @@
 // Web benchmark: ours vs @wllama/wllama in the same headless Chromium, same model served from
 // 127.0.0.1. Prints JSON; scripts/bench.sh (./build.sh bench) turns it into BENCHMARKS.md with scripts/bench/report.py.
-// Usage (after web/build.sh): node bench/bench.mjs [--reps N] [--gen N] [--gpu-gen N] [--smoke]
+// Usage (after web/build.sh): node bench/bench.mjs [--model FILE.gguf --name NAME] [--reps N] [--gen N] [--gpu-gen N] [--smoke]
+//   --model: the GGUF both engines run (default: the Gemma 3 270M file of test/browser.mjs); ours
+//   gets it as 32 MiB shards named NAME, wllama as the one file.
 //   --smoke: 1 rep, 4 generated tokens (keeps the benchmark from rotting in CI; numbers meaningless).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -9,7 +11,8 @@ import { gzipSync } from 'node:zlib';
 import { MODEL, WEB, launch, newProfile, shardedModel } from '../test/browser.mjs';
 import { startServer } from '../test/server.mjs';
 
-const arg = (name, dflt) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : dflt);
+const str = (name, dflt) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : dflt);
+const arg = (name, dflt) => Number(str(name, dflt));
 const smoke = process.argv.includes('--smoke');
 const reps = smoke ? 1 : arg('--reps', 3);
 const QUESTION = 'Why do we have seasons on Earth?';
@@ -20,11 +23,13 @@ const PROMPT =
 const N = smoke ? 4 : arg('--gen', 64);
 // Our WebGPU path on SwiftShader (a CPU rasterizer): a reference point, so fewer tokens.
 const N_GPU = smoke ? 2 : arg('--gpu-gen', 8);
-const { dir } = shardedModel();
-const mounts = { '/models/gemma/': dir, '/models/file/': path.dirname(MODEL) };
-const modelFile = `/models/file/${path.basename(MODEL)}`;
+const modelPath = path.resolve(str('--model', MODEL));
+const { dir } = shardedModel(modelPath, str('--name', 'gemma-3-270m'));
+const mounts = { '/models/shards/': dir, '/models/file/': path.dirname(modelPath) };
+const modelFile = `/models/file/${path.basename(modelPath)}`;
+const manifest = '/models/shards/manifest.json';
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const out = { date: new Date().toISOString(), chromium: '', cpu: '', reps, smoke, prompt: PROMPT, genTokens: N, gpuGenTokens: N_GPU };
+const out = { date: new Date().toISOString(), model: path.basename(modelPath), chromium: '', cpu: '', reps, smoke, prompt: PROMPT, genTokens: N, gpuGenTokens: N_GPU };
 out.wllamaVersion = `@wllama/wllama ${JSON.parse(readFileSync(path.join(WEB, 'node_modules/@wllama/wllama/package.json'), 'utf8')).version}`;
 out.cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '';
 
@@ -47,15 +52,15 @@ const profiles = { ours: newProfile(), 1: newProfile(), 2: newProfile() };
   const ctx = await launch(profiles.ours);
   out.chromium = ctx.browser()?.version() ?? '';
   const p = await page(ctx, servers.plain.url);
-  ours.cold = await p.evaluate(([m, q]) => window.benchOursFirstToken(m, q), ['/models/gemma/manifest.json', QUESTION]);
+  ours.cold = await p.evaluate(([m, q]) => window.benchOursFirstToken(m, q), [manifest, QUESTION]);
   await ctx.close();
 }
 for (let i = 0; i < reps; i++) {
   servers.plain.reset();
   let ctx = await launch(profiles.ours);
   let p = await page(ctx, servers.plain.url);
-  const w = await p.evaluate(([m, q]) => window.benchOursFirstToken(m, q), ['/models/gemma/manifest.json', QUESTION]);
-  w.shardBytesServed = servers.plain.bytes('/models/gemma/') - servers.plain.stat('/models/gemma/manifest.json').bytes;
+  const w = await p.evaluate(([m, q]) => window.benchOursFirstToken(m, q), [manifest, QUESTION]);
+  w.shardBytesServed = servers.plain.bytes('/models/shards/') - servers.plain.stat(manifest).bytes;
   w.load = load();
   ours.warm.push(w);
   const g = await p.evaluate(([pr, n]) => window.benchOursGen(pr, n), [PROMPT, N]);
@@ -88,7 +93,7 @@ if (smoke) {
   const ctx = await launch(profiles.ours, { webgpu: true });
   try {
     const p = await page(ctx, servers.plain.url);
-    const w = await p.evaluate(([m, q]) => window.benchOursFirstToken(m, q, 'gpu'), ['/models/gemma/manifest.json', QUESTION]);
+    const w = await p.evaluate(([m, q]) => window.benchOursFirstToken(m, q, 'gpu'), [manifest, QUESTION]);
     const g = await p.evaluate(([pr, n]) => window.benchOursGen(pr, n), [PROMPT, N_GPU]);
     // The backend that answered, not the one loaded: a GPU failing mid-answer continues on the CPU.
     if (w.backend !== 'gpu' || g.backend !== 'gpu') throw new Error(`asked for WebGPU, answered on ${g.backend} (loaded on ${w.backend}): the GPU path fell back to the CPU`);

@@ -106,6 +106,7 @@ pub fn bench(args: &BenchArgs) -> Res<()> {
             "backend": engine.backend(),
             "adapter": engine.model.gpu().map(|g| g.adapter_info.clone()),
             "threads": threads,
+            "vocab_size": vocab,
             "prompt_tokens": n_prompt,
             "gen_tokens": n_gen,
             "reps": reps,
