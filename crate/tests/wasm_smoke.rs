@@ -430,3 +430,39 @@ fn the_route_policy_follows_the_loaded_model() {
     assert!(other.contains("smollm2-135m-instruct-q4_1.gguf"), "{other}");
     assert!(policy_mismatch(None, None).unwrap().unwrap().contains("does not give the file's sha256"));
 }
+
+/// The browser's Q4_1 kernel (SIMD128, eight weight rows per call) against candle's scalar
+/// `vec_dot_q4_1_q8_1` on random blocks, bit for bit: decode (one activation row) and prefill
+/// (several), 37 rows (groups of eight and a tail of five), 13 blocks a row.
+#[wasm_bindgen_test]
+fn q4_1_matmul_equals_candles_in_wasm() {
+    use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
+    use candle_core::{Device, Module, Tensor};
+    use tutor_runtime::forward::cpu::q4_1_matmul::{matmul_q4_1, Q4_1Matrix, QK};
+    let (rows, cols) = (37, 13 * QK);
+    let mut s = 7u32;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        s
+    };
+    let mut blocks = Vec::new();
+    for _ in 0..rows * cols / QK {
+        blocks.extend_from_slice(&half::f16::from_f32((next() % 1000) as f32 / 50_000.0).to_le_bytes());
+        blocks.extend_from_slice(&half::f16::from_f32(-((next() % 1000) as f32) / 20_000.0).to_le_bytes());
+        blocks.extend((0..16).map(|_| next() as u8));
+    }
+    let x: Vec<f32> = (0..cols * 3).map(|_| (next() % 2001) as f32 / 100.0 - 10.0).collect();
+    let storage = QStorage::from_data(std::borrow::Cow::Borrowed(&blocks), &Device::Cpu, GgmlDType::Q4_1).unwrap();
+    let qmm = QMatMul::from_qtensor(QTensor::new(storage, (rows, cols)).unwrap()).unwrap();
+    let w = Q4_1Matrix { blocks, rows, cols };
+    for n in [1, 3] {
+        let got = matmul_q4_1(&w, &x[..n * cols], n);
+        let xt = Tensor::from_slice(&x[..n * cols], (n, cols), &Device::Cpu).unwrap();
+        let want = qmm.forward(&xt).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let differ = got.iter().zip(&want).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+        assert_eq!(differ, 0, "n={n}: {differ} of {} outputs differ from candle's", got.len());
+        assert!(got.iter().any(|&v| v != 0.0));
+    }
+}

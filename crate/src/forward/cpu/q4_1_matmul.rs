@@ -125,12 +125,16 @@ impl Scratch {
     unsafe fn rows(&mut self, w: &Q4_1Matrix, q: &Quantized, n: usize, tiled: &Tiled, dot: BlockDots, rows: std::ops::Range<usize>, out: OutPtr) {
         let (nb, rb) = (w.nb(), w.row_bytes());
         let mut r = rows.start;
-        if let (1, Some(eight)) = (n, dot.rows) {
-            // Decode: eight rows at a time, their nibbles unpacked in registers.
+        if let Some(eight) = dot.rows.filter(|_| n == 1 || dot.tile.is_none()) {
+            // Decode (and prefill where there is no tile kernel): eight weight rows at a time
+            // against each activation row, their nibbles unpacked in registers.
             let mut v8 = [0f32; TILE];
             while r + TILE <= rows.end {
-                eight(&w.blocks[r * rb..][..TILE * rb], rb, &q.qs, &q.d, &q.s, &mut v8);
-                std::ptr::copy_nonoverlapping(v8.as_ptr(), out.0.add(r), TILE);
+                for t in 0..n {
+                    let x = (&q.qs[t * w.cols..][..w.cols], &q.d[t * nb..][..nb], &q.s[t * nb..][..nb]);
+                    eight(&w.blocks[r * rb..][..TILE * rb], rb, x.0, x.1, x.2, &mut v8);
+                    std::ptr::copy_nonoverlapping(v8.as_ptr(), out.0.add(t * w.rows + r), TILE);
+                }
                 r += TILE;
             }
         }
@@ -228,6 +232,9 @@ fn block_dots() -> BlockDots {
             tile: Some(|w, x, d, s, out| unsafe { avx2::tile(w, x, d, s, out) }),
         };
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return BlockDots { unpacked: block_dots_portable, rows: Some(simd128::rows), tile: None };
+    #[allow(unreachable_code)]
     BlockDots { unpacked: block_dots_portable, rows: None, tile: None }
 }
 
@@ -348,6 +355,69 @@ mod avx2 {
             let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
             let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
             *op.add(b) = _mm_cvtsi128_si32(s);
+        }
+    }
+}
+
+/// The decode kernel in wasm SIMD128 (the browser's CPU path): the same lanes-as-chains
+/// structure as AVX2's, four chains per vector, two vectors for eight weight rows.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use std::arch::wasm32::*;
+
+    use half::f16;
+
+    use super::{BLOCK_BYTES, QK, TILE};
+
+    /// Lane i = the sum of a[i]'s lanes.
+    #[inline(always)]
+    fn reduce4(a: [v128; 4]) -> v128 {
+        let a01 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a[0], a[1]), i32x4_shuffle::<2, 6, 3, 7>(a[0], a[1]));
+        let a23 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a[2], a[3]), i32x4_shuffle::<2, 6, 3, 7>(a[2], a[3]));
+        i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(a01, a23), i32x4_shuffle::<2, 3, 6, 7>(a01, a23))
+    }
+
+    /// Partial sums (4 lanes) of one block's exact integer dot product; `x`: the activation
+    /// block widened to i16, elements 0..8, 8..16, 16..24, 24..32.
+    #[inline(always)]
+    fn block(b: &[u8], x: &[v128; 4]) -> v128 {
+        let q = &b[4..BLOCK_BYTES];
+        // SAFETY: `q` holds 16 bytes; v128_load takes unaligned addresses.
+        let q = unsafe { v128_load(q.as_ptr() as *const v128) };
+        let (lo, hi) = (v128_and(q, u8x16_splat(0x0f)), u8x16_shr(q, 4));
+        let d0 = i32x4_add(i32x4_dot_i16x8(u16x8_extend_low_u8x16(lo), x[0]), i32x4_dot_i16x8(u16x8_extend_high_u8x16(lo), x[1]));
+        let d1 = i32x4_add(i32x4_dot_i16x8(u16x8_extend_low_u8x16(hi), x[2]), i32x4_dot_i16x8(u16x8_extend_high_u8x16(hi), x[3]));
+        i32x4_add(d0, d1)
+    }
+
+    fn half_at(b: &[u8], at: usize) -> f32 {
+        f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
+    }
+
+    /// TILE consecutive weight rows (`w`: their GGUF blocks, `stride` bytes apart) against one
+    /// activation row: lane i of the two vectors is row i's output, each a chain in candle's
+    /// order (`acc + ((S·d_w)·d_x + m_w·s_x)`; wasm has no fused multiply-add in SIMD128).
+    pub fn rows(w: &[u8], stride: usize, x: &[i8], xd: &[f32], xs: &[f32], out: &mut [f32; TILE]) {
+        let nb = if w.len() < TILE * stride { 0 } else { (stride / BLOCK_BYTES).min(x.len() / QK).min(xd.len()).min(xs.len()) };
+        let mut acc = [f32x4_splat(0.0); 2];
+        for b in 0..nb {
+            let xb = &x[b * QK..][..QK];
+            // SAFETY: `xb` holds 32 bytes; v128_load takes unaligned addresses.
+            let (x0, x1) = unsafe { (v128_load(xb.as_ptr() as *const v128), v128_load(xb.as_ptr().add(16) as *const v128)) };
+            let xv = [i16x8_extend_low_i8x16(x0), i16x8_extend_high_i8x16(x0), i16x8_extend_low_i8x16(x1), i16x8_extend_high_i8x16(x1)];
+            let (dx, sx) = (f32x4_splat(xd[b]), f32x4_splat(xs[b]));
+            for (g, acc) in acc.iter_mut().enumerate() {
+                let blk = |i: usize| &w[(g * 4 + i) * stride + b * BLOCK_BYTES..][..BLOCK_BYTES];
+                let sums = reduce4(std::array::from_fn(|i| block(blk(i), &xv)));
+                let dw = f32x4(half_at(blk(0), 0), half_at(blk(1), 0), half_at(blk(2), 0), half_at(blk(3), 0));
+                let mw = f32x4(half_at(blk(0), 2), half_at(blk(1), 2), half_at(blk(2), 2), half_at(blk(3), 2));
+                let term = f32x4_add(f32x4_mul(f32x4_mul(f32x4_convert_i32x4(sums), dw), dx), f32x4_mul(mw, sx));
+                *acc = f32x4_add(*acc, term);
+            }
+        }
+        for (g, a) in acc.iter().enumerate() {
+            // SAFETY: out[g·4..g·4 + 4] is in bounds (TILE = 8); v128_store takes unaligned addresses.
+            unsafe { v128_store(out.as_mut_ptr().add(g * 4) as *mut v128, *a) };
         }
     }
 }
