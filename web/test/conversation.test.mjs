@@ -249,6 +249,36 @@ describe('conversations', () => {
 });
 
 describe('SmolLM2 on WebGPU', () => {
+  // Natively (crate/tests/native/smollm2.rs) 7 of the 8 follow llama.cpp for 10 tokens; the
+  // Python question leaves it at token 9 (a near-tie), here as there.
+  test("on the CPU (wasm, SIMD128 Q4_1 kernels) SmolLM2's first 10 greedy tokens equal llama.cpp's for 7 of the 8 reference questions", async () => {
+    const cases = JSON.parse(readFileSync(path.join(ROOT, 'tests/reference/smollm2/greedy.json'), 'utf8')).cases;
+    const ctx = await launch(profile());
+    try {
+      const page = await openTestPage(ctx, srv.url);
+      const r = await page.evaluate((m) => window.trLoad({ model: m, backend: 'cpu' }), MODEL_URL);
+      assert.equal(r.error, undefined, JSON.stringify(r.error));
+      assert.equal(r.info.backend, 'cpu');
+      const report = [];
+      let agree = 0;
+      for (const ref of cases) {
+        assert.equal(ref.messages.length, 1);
+        const a = await page.evaluate((q) => window.trAsk(q, 10), ref.messages[0].content);
+        assert.equal(a.error, undefined, JSON.stringify(a.error));
+        assert.equal(a.last.usage.promptTokens, ref.prompt_ids.length, ref.messages[0].content);
+        const want = ref.gen_ids.slice(0, 10);
+        let same = 0;
+        while (same < want.length && a.tokens[same] === want[same]) same++;
+        agree += same === want.length ? 1 : 0;
+        report.push(`${JSON.stringify(ref.messages[0].content)}: ${same}/${want.length} ${JSON.stringify(a.text)}`);
+      }
+      console.log(report.join('\n'));
+      assert.ok(agree >= 7, `only ${agree} of ${cases.length} follow llama.cpp for 10 tokens:\n${report.join('\n')}`);
+    } finally {
+      await ctx.close();
+    }
+  });
+
   test("on WebGPU (SwiftShader, asked for) SmolLM2 answers a chat question with llama.cpp's prompt and first 10 greedy tokens (its Q4_1 kernels in the browser)", async () => {
     // llama-server's rendering and greedy tokens for [user: "Why is the sky blue?"] (tests/reference/smollm2/).
     const ref = JSON.parse(readFileSync(path.join(ROOT, 'tests/reference/smollm2/greedy.json'), 'utf8')).cases[0];
