@@ -45,7 +45,7 @@ web_tests() {
   log="$(mktemp)"
   "$ROOT/web/build.sh"
   set +e
-  (cd "$ROOT/web" && node --test --test-concurrency=1 --test-reporter=tap test/web.test.mjs test/cascade.test.mjs test/conversation.test.mjs) 2>&1 | tee "$log"
+  (cd "$ROOT/web" && node --test --test-concurrency=1 --test-reporter=tap test/web.test.mjs ../tests/e2e/cascade.test.mjs ../tests/e2e/conversation.test.mjs) 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
   pass="$(awk '/^# pass /{ n = $3 } END { print n + 0 }' "$log")"

@@ -8,16 +8,16 @@
 //   - a conversation longer than the context window: the oldest turns are dropped, and the final
 //     chunk says how many;
 //   - SmolLM2 on WebGPU (SwiftShader): llama.cpp's prompt length and first 10 greedy tokens.
-// Run: cd web && node --test test/conversation.test.mjs   (needs web/build.sh, models, tutor-gateway)
+// Run: cd web && node --test ../tests/e2e/conversation.test.mjs   (needs web/build.sh, models, tutor-gateway)
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { SMOLLM2_POLICY, ROOT, WEB, launch, openTestPage, smollm2Model, tempDirs } from './browser.mjs';
-import { startGateway } from './gateway.mjs';
-import { startRealGateway } from './realgateway.mjs';
-import { startServer } from './server.mjs';
+import { SMOLLM2_POLICY, ROOT, WEB, launch, openTestPage, smollm2Model, tempDirs } from '../../web/test/browser.mjs';
+import { startGateway } from '../../web/test/gateway.mjs';
+import { startRealGateway } from '../../web/test/realgateway.mjs';
+import { startServer } from '../../web/test/server.mjs';
 
 const MODEL_URL = '/models/smollm2/manifest.json';
 /** 20 Mbit/s, in bytes per second (a typical school or home connection). */

@@ -2,13 +2,13 @@
 // Gemma 3 270M model, the router (TutorRouter, wasm) in the engine worker, and the REAL
 // `tutor-gateway` binary on 127.0.0.1 (its embedded engine on the same real model) as the server.
 // The gateway's own /metrics says whether it was called.
-// Run: cd web && node --test test/cascade.test.mjs   (needs web/build.sh, the model, tutor-gateway)
+// Run: cd web && node --test ../tests/e2e/cascade.test.mjs   (needs web/build.sh, the model, tutor-gateway)
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { GEMMA_POLICY, WEB, launch, newProfile, openTestPage, shardedModel } from './browser.mjs';
-import { startRealGateway } from './realgateway.mjs';
-import { startServer } from './server.mjs';
+import { GEMMA_POLICY, WEB, launch, newProfile, openTestPage, shardedModel } from '../../web/test/browser.mjs';
+import { startRealGateway } from '../../web/test/realgateway.mjs';
+import { startServer } from '../../web/test/server.mjs';
 
 // Kept local by Gemma's calibrated policy, which sends almost every question to the server
 // (eval/gemma-3-270m-q4_k_m/report.md): MGSM en #8, one of the 5 of 485 English eval questions whose pre-generation
