@@ -1,6 +1,7 @@
 //! Causal multi-head attention over the KV cache, with grouped KV heads and an optional
 //! sliding window (a query at position p sees keys at positions j with p - j < window).
 
+use super::q8_matmul::OutPtr;
 use super::softmax::softmax;
 
 /// Shapes of one attention call.
@@ -27,36 +28,47 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// `q`: (n_tokens, n_heads*head_dim) for positions start_pos..start_pos+n_tokens.
 /// `k_cache`, `v_cache`: (start_pos+n_tokens, n_kv_heads*head_dim), already holding these tokens.
-/// Returns (n_tokens, n_heads*head_dim).
+/// Returns (n_tokens, n_heads*head_dim). The (token, head) pairs are shared out over candle's
+/// barrier pool (the matmuls' threads); each is computed whole by one thread, so the result
+/// does not depend on the thread count.
 pub fn attention(q: &[f32], k_cache: &[f32], v_cache: &[f32], start_pos: usize, s: &AttentionShape) -> Vec<f32> {
-    let hd = s.head_dim;
-    let q_dim = s.n_heads * hd;
-    let kv_dim = s.n_kv_heads * hd;
-    let group = s.n_heads / s.n_kv_heads;
+    let q_dim = s.n_heads * s.head_dim;
     let n_tokens = q.len() / q_dim;
-    let mut out = vec![0.0f32; q.len()];
-    let mut scores = Vec::new();
-    for t in 0..n_tokens {
-        let p = start_pos + t;
-        let lo = s.window.map_or(0, |w| (p + 1).saturating_sub(w));
-        for h in 0..s.n_heads {
-            let kvh = h / group;
-            let qh = &q[t * q_dim + h * hd..][..hd];
-            scores.clear();
-            for j in lo..=p {
-                scores.push(dot(qh, &k_cache[j * kv_dim + kvh * hd..][..hd]) * s.scale);
-            }
-            softmax(&mut scores);
-            let oh = &mut out[t * q_dim + h * hd..][..hd];
-            for (j, &w) in (lo..=p).zip(&scores) {
-                let vj = &v_cache[j * kv_dim + kvh * hd..][..hd];
-                for (o, &v) in oh.iter_mut().zip(vj) {
-                    *o += w * v;
-                }
-            }
+    let mut out = vec![0.0f32; n_tokens * q_dim];
+    let ptr = OutPtr(out.as_mut_ptr());
+    candle_core::utils::barrier_pool().execute_chunked(n_tokens * s.n_heads, |range| {
+        let out = ptr; // the whole Send + Sync wrapper, not its raw field
+        let mut scores = Vec::new();
+        for item in range {
+            let (t, h) = (item / s.n_heads, item % s.n_heads);
+            // SAFETY: t < n_tokens and h < n_heads, so the slice lies inside `out`, and only
+            // this item writes it.
+            let oh = unsafe { std::slice::from_raw_parts_mut(out.0.add(t * q_dim + h * s.head_dim), s.head_dim) };
+            head(&q[t * q_dim + h * s.head_dim..][..s.head_dim], k_cache, v_cache, start_pos + t, h, s, &mut scores, oh);
+        }
+    });
+    out
+}
+
+/// One head of the query at position `p` (`qh`) attending to the cached keys it may see; the
+/// weighted values are added into `oh` (zeros on entry).
+#[allow(clippy::too_many_arguments)]
+fn head(qh: &[f32], k_cache: &[f32], v_cache: &[f32], p: usize, h: usize, s: &AttentionShape, scores: &mut Vec<f32>, oh: &mut [f32]) {
+    let hd = s.head_dim;
+    let kv_dim = s.n_kv_heads * hd;
+    let kvh = h / (s.n_heads / s.n_kv_heads);
+    let lo = s.window.map_or(0, |w| (p + 1).saturating_sub(w));
+    scores.clear();
+    for j in lo..=p {
+        scores.push(dot(qh, &k_cache[j * kv_dim + kvh * hd..][..hd]) * s.scale);
+    }
+    softmax(scores);
+    for (j, &w) in (lo..=p).zip(scores.iter()) {
+        let vj = &v_cache[j * kv_dim + kvh * hd..][..hd];
+        for (o, &v) in oh.iter_mut().zip(vj) {
+            *o += w * v;
         }
     }
-    out
 }
 
 #[cfg(test)]
