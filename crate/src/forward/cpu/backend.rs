@@ -7,6 +7,7 @@ use super::attention::{attention, AttentionShape};
 use super::embed::embed;
 use super::gelu::gelu_gate;
 use super::matmul::{add_bias, matmul};
+use super::q8_matmul::OutPtr;
 use super::rmsnorm::rmsnorm;
 use super::rope::rope;
 use super::silu::silu_gate;
@@ -21,6 +22,25 @@ pub struct CpuBackend {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
     kv_dim: usize,
+}
+
+/// An elementwise op over matching chunks of `a` and `b`, shared out over candle's barrier pool
+/// (the matmuls' threads): each element is computed alone, so the split changes no result.
+fn on_pool(a: &mut [f32], b: &[f32], op: fn(&mut [f32], &[f32])) {
+    const CHUNK: usize = 1024;
+    let len = a.len().min(b.len());
+    if len <= CHUNK {
+        return op(a, b);
+    }
+    let ptr = OutPtr(a.as_mut_ptr());
+    candle_core::utils::barrier_pool().execute_chunked(len.div_ceil(CHUNK), |range| {
+        let p = ptr; // the whole Send + Sync wrapper, not its raw field
+        for c in range {
+            let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(len));
+            // SAFETY: chunk c is in bounds of `a` and written by this item alone.
+            op(unsafe { std::slice::from_raw_parts_mut(p.0.add(lo), hi - lo) }, &b[lo..hi]);
+        }
+    });
 }
 
 fn round_to_f16(x: &[f32]) -> impl Iterator<Item = f32> + '_ {
@@ -116,8 +136,8 @@ impl Backend for CpuBackend {
 
     fn gate(&mut self, gate: &mut Vec<f32>, up: &Vec<f32>, act: Activation, len: usize) -> Result<(), ForwardError> {
         match act {
-            Activation::GeluTanh => gelu_gate(&mut gate[..len], &up[..len]),
-            Activation::Silu => silu_gate(&mut gate[..len], &up[..len]),
+            Activation::GeluTanh => on_pool(&mut gate[..len], &up[..len], gelu_gate),
+            Activation::Silu => on_pool(&mut gate[..len], &up[..len], silu_gate),
         }
         Ok(())
     }
